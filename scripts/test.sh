@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Installs the dependencies, builds otagw with AddressSanitizer + UBSan and
+# runs every test (cmocka unit tests, the shared OTA vectors through otatool,
+# CLI tests), then builds the libFuzzer harnesses with clang and runs each for
+# a bounded time, then prints the OTA benchmark from a release build.
+#   scripts/test.sh            everything
+#   FUZZ_SECONDS=60 scripts/test.sh    longer fuzzing (default 20 s per harness)
+#   SKIP_DEPS=1 / SKIP_FUZZ=1 / SKIP_BENCH=1 to leave a stage out
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+
+if [ -z "${SKIP_DEPS:-}" ]; then
+  bash scripts/install-deps.sh
+fi
+
+echo "== build (ASan + UBSan) =="
+cmake -S . -B build-asan -DOTAGW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j"$JOBS"
+
+if [ -z "${SKIP_FUZZ:-}" ]; then
+  echo "== fuzz (clang libFuzzer, ${FUZZ_SECONDS}s per harness) =="
+  cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DOTAGW_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+  cmake --build build-fuzz -j"$JOBS"
+  for f in build-fuzz/bin/fuzz_*; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f")
+    corpus=tests/fuzz/corpus/${name#fuzz_}
+    work=$(mktemp -d)
+    seeds=()
+    [ -d "$corpus" ] && seeds=("$corpus")
+    echo "-- $name"
+    # A crash or sanitizer report makes libFuzzer exit non-zero and fails the run.
+    if ! "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -artifact_prefix="$work/" \
+         "$work" "${seeds[@]}" >"$work.log" 2>&1; then
+      tail -n 60 "$work.log"
+      echo "FUZZ FAILURE in $name (reproducer under $work/)"
+      exit 1
+    fi
+    grep -E "^stat::(number_of_executed_units|peak_rss_mb)" "$work.log" || true
+    rm -f "$work.log"
+    rm -rf "$work"
+  done
+fi
+
+if [ -z "${SKIP_BENCH:-}" ]; then
+  echo "== bench (release build, quick run; figures only, not pass/fail) =="
+  cmake -S . -B build-rel -DCMAKE_BUILD_TYPE=Release -DOTAGW_TESTS=OFF >/dev/null
+  cmake --build build-rel -j"$JOBS" --target bench-ota
+  build-rel/bin/bench-ota --quick
+fi
+
+echo "== tests (ASan + UBSan) =="
+cd build-asan
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --output-on-failure -j"$JOBS"
