@@ -62,8 +62,8 @@ expect 2 "$T" scp80-encode "${sec[@]}" --tar b00010 --cntr 1099511627776 --data 
 grep -q "above the maximum" <<<"$out" || fail "counter range: $out"
 expect 2 "$T" scp80-encode --spi 1639 --kic 12 --kid 12 --tar b00010 --cntr 1 --data 00
 grep -q "kic-key is required" <<<"$out" || fail "missing key: $out"
-expect 2 "$T" scp80-encode "${sec[@]}" --kic 15 --tar b00010 --cntr 1 --data 00
-grep -q "is not a 3DES-2key key" <<<"$out" || fail "key/KIc mismatch: $out"
+expect 2 "$T" scp80-encode "${sec[@]}" --kic 19 --tar b00010 --cntr 1 --data 00
+grep -q "is not a 3DES-3key key" <<<"$out" || fail "key/KIc mismatch: $out"
 
 por=027100002412b000109864f78c696345ac773b04f31130c81f34b8198bddd1a61ec46fe8cede791d1e
 expect 0 "$T" por-decode "$por" "${sec[@]}" --tar b00010 --cntr 1
