@@ -105,6 +105,11 @@ int ota_concat_segment(const uint8_t *payload, size_t len, const struct ota_conc
 				"concat: first-part UDH %zu octets leaves no payload room", h_first);
 	size_t room_first = OTA_SMS_UD_MAX - h_first, room_later = OTA_SMS_UD_MAX - h_later;
 
+	/* bound len first so the part count below cannot overflow */
+	if (len > (size_t)OTA_CONCAT_MAX_PARTS * OTA_SMS_UD_MAX)
+		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE,
+				"concat: payload %zu octets exceeds %u parts", len,
+				OTA_CONCAT_MAX_PARTS);
 	n_parts = 1;
 	if (len > room_first)
 		n_parts += (len - room_first + room_later - 1) / room_later;
@@ -253,6 +258,13 @@ size_t ota_reasm_n_parts(const struct ota_reasm *r)
 	return r ? r->n_parts : 0;
 }
 
+/* Copy a NUL-terminated originator whose length the caller checked. */
+static void copy_orig(char dst[OTA_REASM_ORIG_MAX + 1], const char *src)
+{
+	memcpy(dst, src, strnlen(src, OTA_REASM_ORIG_MAX) + 1);
+	dst[OTA_REASM_ORIG_MAX] = '\0';
+}
+
 /* Point m->udh at the UDH (hdr_len octets incl. UDHL, or 0) and payload of m->ud. */
 static void msg_describe(struct ota_reasm_msg *m, size_t hdr_len)
 {
@@ -320,7 +332,7 @@ static int assemble(const char *orig, const uint8_t *const *ud, const uint8_t *l
 	}
 
 	memset(msg, 0, sizeof(*msg));
-	strcpy(msg->orig, orig); /* length checked by the caller */
+	copy_orig(msg->orig, orig);
 	msg->ud = buf;
 	msg->ud_len = size;
 	msg->udhi = hdr_len != 0;
@@ -340,7 +352,7 @@ static int pass_through(const char *orig, const uint8_t *ud, size_t len, bool ud
 	if (len)
 		memcpy(buf, ud, len);
 	memset(msg, 0, sizeof(*msg));
-	strcpy(msg->orig, orig);
+	copy_orig(msg->orig, orig);
 	msg->ud = buf;
 	msg->ud_len = len;
 	msg->udhi = udhi;
@@ -452,7 +464,7 @@ int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size
 			free(copy);
 			return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "reasm: out of memory");
 		}
-		strcpy(s->orig, orig);
+		copy_orig(s->orig, orig);
 		s->ref16 = in.concat16;
 		s->ref = in.ref;
 		s->total = in.total;

@@ -184,8 +184,8 @@ int ota_crypto_cipher(struct ota_crypto *c, const struct ota_key *k, enum ota_mo
 		      bool encrypt, const uint8_t *iv, const uint8_t *in, size_t len,
 		      uint8_t *out, struct ota_err *err)
 {
-	const EVP_CIPHER *ciph;
-	const uint8_t *kb;
+	const EVP_CIPHER *ciph = NULL;
+	const uint8_t *kb = NULL;
 	uint8_t kbuf[24];
 	int rc, n = 0, fin = 0;
 
@@ -253,8 +253,8 @@ int ota_crypto_cbc_mac(struct ota_crypto *c, const struct ota_key *k, const uint
 int ota_crypto_cmac(struct ota_crypto *c, const struct ota_key *k, const uint8_t *in,
 		    size_t len, uint8_t out[16], size_t *out_len, struct ota_err *err)
 {
-	const EVP_CIPHER *ciph;
-	const uint8_t *kb;
+	const EVP_CIPHER *ciph = NULL;
+	const uint8_t *kb = NULL;
 	uint8_t kbuf[24];
 	size_t n = 0;
 	int rc;

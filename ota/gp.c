@@ -5,6 +5,7 @@
  * SET STATUS (11.10), PUT KEY (11.8; AES keys per Amendment D), STORE DATA
  * (11.11), GET STATUS (11.4), GET DATA (11.3), INITIALIZE UPDATE and
  * EXTERNAL AUTHENTICATE (Annex E.5), and the life-cycle names of 11.1.1.
+ * Sub-clause numbers are from memory of GP 2.2 [unverified numbering].
  * Each data field is assembled in a stack buffer of 255 octets and checked
  * in full before the APDU is written, so nothing reaches dst on failure.
  */
@@ -50,7 +51,7 @@ const char *ota_gp_lcs_name(enum ota_gp_lcs_kind kind, uint8_t lcs)
 		}
 	case OTA_GP_LCS_APP:
 	case OTA_GP_LCS_SD:
-		/* 11.1.1 tables 11-3/11-5: LOCKED is 1xxxxx11, whatever was below it. */
+		/* 11.1.1: LOCKED is 1xxxxx11, whatever state was below it. */
 		if ((lcs & (OTA_GP_LOCKED_BIT | OTA_GP_APP_INSTALLED)) ==
 		    (OTA_GP_LOCKED_BIT | OTA_GP_APP_INSTALLED))
 			return "LOCKED";
@@ -282,7 +283,7 @@ int ota_gp_install(const struct ota_gp_install *in, uint8_t *dst, size_t cap, st
 		if (rc)
 			return rc;
 	}
-	/* GP 2.2 11.5.2.3 tables 11-44 .. 11-46: the field order per role. */
+	/* GP 2.2 11.5.2.3: the field order per role. */
 	switch (in->kind) {
 	case OTA_GP_INSTALL_FOR_LOAD:
 		wr_lv(&w, in->elf_aid, in->elf_aid_len);
@@ -431,7 +432,7 @@ static int load_geo(const struct ota_gp_load *l, struct load_geo *g, struct ota_
 
 int ota_gp_load_count(const struct ota_gp_load *l, size_t *n_blocks, struct ota_err *err)
 {
-	struct load_geo g;
+	struct load_geo g = { 0 };
 	int rc = load_geo(l, &g, err);
 
 	if (rc)
@@ -454,7 +455,7 @@ static void seg_copy(struct wr *w, const uint8_t *seg, size_t seg_off, size_t se
 int ota_gp_load_block(const struct ota_gp_load *l, size_t i, uint8_t *dst, size_t cap,
 		      struct ota_err *err)
 {
-	struct load_geo g;
+	struct load_geo g = { 0 };
 	struct wr w = { .len = 0 };
 	size_t from, to;
 	int rc = load_geo(l, &g, err);
@@ -603,7 +604,8 @@ int ota_gp_put_key(struct ota_crypto *c, uint8_t old_kvn, uint8_t new_kvn, uint8
 	}
 	/* GP 2.2 11.8.2.2: P2 b8 set when the data carries several keys. */
 	rc = emit(OTA_GP_CLA, OTA_GP_INS_PUT_KEY, old_kvn,
-		  (uint8_t)(key_id | (n_keys > 1 ? 0x80 : 0x00)), &w, true, "put key", dst, cap, err);
+		  (uint8_t)(key_id | (n_keys > 1 ? 0x80 : 0x00)), &w, true, "put key", dst, cap,
+		  err);
 out:
 	wr_clean(&w);
 	return rc;
@@ -644,7 +646,7 @@ int ota_gp_store_data(uint8_t p1, uint8_t block, const uint8_t *data, size_t len
 
 int ota_gp_store_data_count(size_t len, size_t block_len, size_t *n_blocks, struct ota_err *err)
 {
-	size_t n;
+	size_t n = 0;
 
 	if (len == 0 || block_len == 0 || block_len > OTA_APDU_MAX_DATA)
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG,
@@ -663,7 +665,7 @@ int ota_gp_store_data_count(size_t len, size_t block_len, size_t *n_blocks, stru
 int ota_gp_store_data_block(uint8_t flags, const uint8_t *payload, size_t len, size_t block_len,
 			    size_t i, uint8_t *dst, size_t cap, struct ota_err *err)
 {
-	size_t n, from, to;
+	size_t n = 0, from, to;
 	int rc = ota_gp_store_data_count(len, block_len, &n, err);
 
 	if (rc)
@@ -733,7 +735,7 @@ int ota_gp_ext_auth(uint8_t sl, const uint8_t host_cryptogram[8], const uint8_t 
 {
 	struct wr w = { .len = 0 };
 
-	/* GP 2.2 E.5.2.1 table E-11: security levels SCP02 defines. */
+	/* GP 2.2 E.5.2: the security levels SCP02 defines (ota.md 4.5). */
 	if (sl != 0x00 && sl != 0x01 && sl != 0x03 && sl != 0x11 && sl != 0x13)
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG,
 				"external authenticate: security level %02X, expected 00/01/03/11/13",

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * GET STATUS response parsing, GlobalPlatform Card Specification 2.2
- * 11.4.3: the TLV format (P2 b2 = 1, table 11-36: repeated E3 templates of
+ * 11.4.3 [numbering unverified]: the TLV format (P2 b2 = 1: repeated E3 templates of
  * 4F AID, 9F70 life cycle state, C5 privileges, C4 ELF AID, CE version,
  * 84 module AIDs, CC associated SD) and the legacy format (P2 b2 = 0,
- * tables 11-34/11-35: len | AID | state | privileges, with the module list
+ * len | AID | state | privileges, with the module list
  * for P1 = 10). Both parsers check the whole response before writing any
  * entry, and every pointer they return borrows from the response.
  */

@@ -5,8 +5,10 @@
  * blocks), DELETE, SET STATUS, PUT KEY, STORE DATA, GET STATUS, GET DATA,
  * INITIALIZE UPDATE and EXTERNAL AUTHENTICATE, and parsers for the GET
  * STATUS responses in both formats, plus life-cycle state names (11.1.1).
- * Values cross-checked with GlobalPlatformPro GPSession.java and the
- * vectors in vectors/ota-vectors.json (see /work/shared/reference/ota.md 5).
+ * Layouts per /work/shared/reference/ota.md 5 (cross-checked there against
+ * GlobalPlatformPro GPSession.java) and the plain APDUs of the SCP02 vectors
+ * in vectors/ota-vectors.json. Sub-clause and table numbers cited below are
+ * from memory of GP 2.2 [unverified numbering].
  *
  * Every builder writes one short APDU through ota_apdu_build() into
  * (dst, cap) and returns its length, or a negative errno with *err filled;
@@ -25,7 +27,7 @@
 #define OTA_GP_CLA_MAC 0x84 /* EXTERNAL AUTHENTICATE always carries a C-MAC */
 #define OTA_GP_CLA_ISO 0x00 /* SELECT */
 
-/* GP 2.2 11.1.2 table 11-4: INS codes. */
+/* GP 2.2 11.1.2: INS codes. */
 #define OTA_GP_INS_SELECT 0xA4
 #define OTA_GP_INS_INSTALL 0xE6
 #define OTA_GP_INS_LOAD 0xE8
@@ -58,7 +60,7 @@
 #define OTA_GP_TAG_MODULE_AID 0x84
 #define OTA_GP_TAG_SD_AID 0xCC
 
-/* ---- life cycle states (GP 2.2 11.1.1 tables 11-2 .. 11-5) ---- */
+/* ---- life cycle states (GP 2.2 11.1.1) ---- */
 
 /* Card life cycle (ISD). */
 #define OTA_GP_CARD_OP_READY 0x01

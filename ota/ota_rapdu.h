@@ -126,11 +126,12 @@ bool ota_rapdu_is_case2(uint8_t cla, uint8_t ins, uint8_t p1);
 
 /*
  * Write apdus[0..n) back to back (TS 102 226 5.1.1), in the T=0 style the
- * card executes them in (TS 102 221 7.2 [unverified for the compact clause]):
+ * card executes them in (TS 102 221 7.2 T=0 TPDUs; whether TS 102 226 5.1
+ * says exactly this is [unverified]):
  *   case 1 as CLA INS P1 P2 00, case 2 as header + Le, case 3 as header +
- *   Lc + data, and case 4 as case 3 (Le dropped: the card returns the data
- *   in the response and a following GET RESPONSE is not needed for the last
- *   command, whose data goes into the PoR).
+ *   Lc + data, and case 4 as case 3 (Le dropped: after data a trailing Le
+ *   could not be told from the next CLA, and T=0 sends case 4 that way too;
+ *   the card then answers 61xx for the data).
  * A command the splitter would read back differently is refused with -EINVAL
  * (OTA_ERR_ARG): case 2 with an INS not listed by ota_rapdu_is_case2(),
  * case 1/3/4 with one that is. Returns the length written, or -EINVAL
@@ -232,7 +233,9 @@ struct ota_rapdu_rapdu {
 struct ota_rapdu_exp_rsp {
 	bool indefinite;        /* AF rather than AB */
 	bool has_n_executed;    /* TLV 80 present */
-	uint16_t n_executed;    /* number of executed command TLVs (BER integer, 1-2 octets) */
+	uint16_t n_executed;    /* executed command TLVs: BER integer of 1-2 octets; a
+				 * 1-octet 80..FF is taken unsigned, as a count is never
+				 * negative (lenient reading, 8825-1 would say negative) */
 	size_t n_rapdus;        /* R-APDU TLVs (23) in order */
 	bool has_bad_format;    /* TLV 90: 01 unknown tag, 02 wrong length, 03 length not found */
 	uint8_t bad_format;
@@ -248,7 +251,8 @@ struct ota_rapdu_exp_rsp {
  * anywhere. Returns 0, or -EBADMSG with OTA_ERR_TAG (not AB/AF, unknown
  * inner tag), OTA_ERR_TRUNCATED, OTA_ERR_LENGTH (as for the command parser;
  * an R-APDU under 2 octets; an 80 of 0 or over 2 octets; 81/83/90 not of 1
- * octet), OTA_ERR_DUPLICATE, OTA_ERR_OVERSIZE; -ENOSPC (OTA_ERR_LIMIT: more
+ * octet), OTA_ERR_VALUE (a 2-octet 80 with b8 set: negative), OTA_ERR_DUPLICATE,
+ * OTA_ERR_OVERSIZE; -ENOSPC (OTA_ERR_LIMIT: more
  * R-APDUs than cap). Nothing is written on failure.
  */
 int ota_rapdu_exp_rsp_parse(const uint8_t *p, size_t len, struct ota_rapdu_exp_rsp *r,

@@ -137,12 +137,12 @@ void ota_scp02_session_keys_wipe(struct ota_scp02_session_keys *k);
  * (E.4.2.2): the same over seq | card challenge | host challenge.
  * Return 0, -EINVAL (OTA_ERR_KEY) or -EIO (OTA_ERR_CRYPTO).
  */
-int ota_scp02_card_cryptogram(struct ota_crypto *c, const struct ota_key *s_enc,
+int ota_scp02_cryptogram_card(struct ota_crypto *c, const struct ota_key *s_enc,
 			      const uint8_t host_challenge[OTA_SCP02_HOST_CHALLENGE_LEN],
 			      uint16_t seq,
 			      const uint8_t card_challenge[OTA_SCP02_CARD_CHALLENGE_LEN],
 			      uint8_t out[OTA_SCP02_CRYPTOGRAM_LEN], struct ota_err *err) OTA_MUST_CHECK;
-int ota_scp02_host_cryptogram(struct ota_crypto *c, const struct ota_key *s_enc,
+int ota_scp02_cryptogram_host(struct ota_crypto *c, const struct ota_key *s_enc,
 			      const uint8_t host_challenge[OTA_SCP02_HOST_CHALLENGE_LEN],
 			      uint16_t seq,
 			      const uint8_t card_challenge[OTA_SCP02_CARD_CHALLENGE_LEN],

@@ -172,11 +172,11 @@ int ota_scp80_keyid_encode(uint8_t kvn, enum ota_scp80_alg alg, struct ota_err *
 /* What a command packet announces besides its data (gateway and card side). */
 struct ota_scp80_cmd {
 	struct ota_scp80_spi spi;
-	uint8_t kic;     /* coded KIc octet */
-	uint8_t kid;     /* coded KID octet */
+	uint8_t kic; /* coded KIc octet */
+	uint8_t kid; /* coded KID octet */
 	uint8_t tar[3];
-	uint64_t cntr;   /* 40 bits; sent as given even in counter mode 00 */
-	uint8_t cc_len;  /* AES-CMAC CC length 4 or 8 (0 = 8); DES family and RC ignore it */
+	uint64_t cntr;  /* 40 bits; sent as given even in counter mode 00 */
+	uint8_t cc_len; /* AES-CMAC: 4 or 8 (0 = 8); DES CBC-MAC: 0 or 8; RC: ignored */
 };
 
 /*
@@ -223,7 +223,8 @@ int ota_scp80_cmd_len(const struct ota_scp80_cmd *cmd, const struct ota_scp80_ke
  * opaque here) may be NULL when data_len is 0. info may be NULL.
  * Returns the packet length, or -EINVAL (OTA_ERR_ARG bad field / cc_len /
  * counter > 40 bits; OTA_ERR_KEY key missing or not matching KIc/KID),
- * -ENOTSUP (OTA_ERR_VALUE: DS, proprietary algorithm), -EMSGSIZE
+ * -ENOTSUP (OTA_ERR_VALUE: DS, proprietary algorithm), -EBADMSG
+ * (OTA_ERR_VALUE: reserved KIc/KID coding), -EMSGSIZE
  * (OTA_ERR_OVERSIZE: above OTA_SCP80_MAX_PACKET), -ENOSPC (OTA_ERR_NOSPACE)
  * or -EIO (OTA_ERR_CRYPTO). Every check runs before dst is written; after an
  * OpenSSL failure dst[0..cap) is wiped.
@@ -288,9 +289,9 @@ struct ota_scp80_cmd_rx {
  * ota_scp80_cntr_check(). *out is set only on success; a failure after
  * deciphering wipes work[0..len).
  */
-int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys,
-			 const uint8_t *p, size_t len, uint8_t *work, size_t work_cap,
-			 struct ota_scp80_cmd_rx *out, struct ota_err *err) OTA_MUST_CHECK;
+int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys, const uint8_t *p,
+			 size_t len, uint8_t *work, size_t work_cap, struct ota_scp80_cmd_rx *out,
+			 struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Card side counter rule of TS 102 225 5.1.1: given the SPI counter mode,
@@ -331,14 +332,14 @@ struct ota_scp80_por {
 	uint8_t tar[3];
 	uint64_t cntr;
 	uint8_t pcntr;
-	uint8_t status;                 /* enum ota_scp80_por_status, or reserved */
-	uint8_t cc_len;                 /* from RHL */
+	uint8_t status; /* enum ota_scp80_por_status, or reserved */
+	uint8_t cc_len; /* from RHL */
 	uint8_t cc[OTA_SCP80_CC_MAX];
 	enum ota_scp80_cc_state cc_state;
 	bool deciphered;
 	/* The SPI asked for RC/CC and/or ciphering and the PoR carries none. */
 	bool protection_missing;
-	const uint8_t *data;            /* additional response data */
+	const uint8_t *data; /* additional response data */
 	size_t data_len;
 };
 
@@ -352,6 +353,9 @@ struct ota_scp80_por {
  * or 0. A PoR with RHL 0A when the SPI asked for RC/CC, or plainly not
  * ciphered when it asked for ciphering, is parsed as plain with
  * protection_missing set and cc_state ABSENT: never reported as verified.
+ * cmd->cntr is read only when the SPI asks for a ciphered PoR without RC/CC
+ * and an unprotected PoR happens to be block aligned: the reading (plain or
+ * deciphered) that shows the command's counter is taken.
  * work must hold OTA_SCP80_POR_WORK(len) octets and not overlap p; out->data
  * points into it. Returns 0, -EBADMSG (OTA_ERR_TRUNCATED, OTA_ERR_LENGTH,
  * OTA_ERR_PADDING, OTA_ERR_VALUE, OTA_ERR_BAD_CC: nothing is returned),

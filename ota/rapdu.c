@@ -171,7 +171,7 @@ static int compact_walk(const uint8_t *p, size_t len, struct ota_apdu *apdus, si
 int ota_rapdu_compact_split(const uint8_t *p, size_t len, struct ota_apdu *apdus, size_t n_cap,
 			    size_t *n_out, struct ota_err *err)
 {
-	size_t n;
+	size_t n = 0;
 	int rc = compact_walk(p, len, NULL, n_cap, &n, err);
 
 	if (rc)
@@ -380,14 +380,14 @@ static int tmpl_size(size_t body, bool indef, uint8_t tag, const char *what, siz
 int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool indefinite,
 			    uint8_t *dst, size_t cap, struct ota_err *err)
 {
-	size_t body = 0, total, o;
+	size_t body = 0, total = 0, o;
 	uint8_t tag = indefinite ? OTA_RAPDU_TAG_CMD_INDEF : OTA_RAPDU_TAG_CMD_DEF;
 	int rc;
 
 	if (n == 0)
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "expanded cmd: empty script");
 	for (size_t i = 0; i < n; i++) {
-		size_t vlen;
+		size_t vlen = 0;
 
 		rc = cmd_tlv_value_len(&tlvs[i], i, &vlen, err);
 		if (rc)
@@ -430,7 +430,7 @@ int ota_rapdu_exp_cmd_build_apdus(const struct ota_apdu *apdus, size_t n, bool i
 				  uint8_t *dst, size_t cap, struct ota_err *err)
 {
 	struct ota_rapdu_cmd_tlv one;
-	size_t body = 0, total, o;
+	size_t body = 0, total = 0, o;
 	uint8_t tag = indefinite ? OTA_RAPDU_TAG_CMD_INDEF : OTA_RAPDU_TAG_CMD_DEF;
 	int rc;
 
@@ -438,7 +438,7 @@ int ota_rapdu_exp_cmd_build_apdus(const struct ota_apdu *apdus, size_t n, bool i
 	if (n == 0)
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "expanded cmd: empty script");
 	for (size_t i = 0; i < n; i++) {
-		size_t vlen;
+		size_t vlen = 0;
 
 		memset(&one, 0, sizeof(one));
 		one.tag = OTA_RAPDU_TAG_C_APDU;
@@ -478,10 +478,10 @@ int ota_rapdu_exp_cmd_build_apdus(const struct ota_apdu *apdus, size_t n, bool i
 static int exp_cmd_walk(const uint8_t *p, size_t len, struct ota_rapdu_cmd_tlv *tlvs,
 			size_t n_cap, size_t *n_out, bool *indefinite, struct ota_err *err)
 {
-	struct tmpl it;
+	struct tmpl it = { 0 };
 	struct ota_rapdu_tlv t;
 	size_t n = 0;
-	bool indef;
+	bool indef = false;
 	int rc;
 
 	rc = tmpl_open(&it, p, len, OTA_RAPDU_TAG_CMD_DEF, OTA_RAPDU_TAG_CMD_INDEF,
@@ -526,8 +526,8 @@ static int exp_cmd_walk(const uint8_t *p, size_t len, struct ota_rapdu_cmd_tlv *
 int ota_rapdu_exp_cmd_parse(const uint8_t *p, size_t len, struct ota_rapdu_cmd_tlv *tlvs,
 			    size_t n_cap, size_t *n_out, bool *indefinite, struct ota_err *err)
 {
-	size_t n;
-	bool indef;
+	size_t n = 0;
+	bool indef = false;
 	int rc = exp_cmd_walk(p, len, NULL, n_cap, &n, &indef, err);
 
 	if (rc)
@@ -559,7 +559,7 @@ static int exp_rsp_walk(const uint8_t *p, size_t len, struct ota_rapdu_exp_rsp *
 			struct ota_rapdu_rapdu *rapdus, size_t cap, struct ota_err *err)
 {
 	struct ota_rapdu_exp_rsp r = { 0 };
-	struct tmpl it;
+	struct tmpl it = { 0 };
 	struct ota_rapdu_tlv t;
 	int rc;
 
@@ -596,6 +596,11 @@ static int exp_rsp_walk(const uint8_t *p, size_t len, struct ota_rapdu_exp_rsp *
 				return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
 						"expanded rsp: TLV 80 of %zu octets, expected 1 or 2",
 						t.len);
+			/* Two octets with b8 set would be negative (8825-1 8.3); no count is. */
+			if (t.len == 2 && (t.value[0] & 0x80))
+				return ota_fail(err, -EBADMSG, OTA_ERR_VALUE,
+						"expanded rsp: TLV 80 value %02X%02X is negative",
+						t.value[0], t.value[1]);
 			r.has_n_executed = true;
 			r.n_executed = t.len == 1 ? t.value[0] : ota_get_u16(t.value);
 			break;
@@ -645,7 +650,7 @@ int ota_rapdu_exp_rsp_build(const struct ota_rapdu_exp_rsp *r, const struct ota_
 			    uint8_t *dst, size_t cap, struct ota_err *err)
 {
 	uint8_t tag = r->indefinite ? OTA_RAPDU_TAG_RSP_INDEF : OTA_RAPDU_TAG_RSP_DEF;
-	size_t body = 0, total, o;
+	size_t body = 0, total = 0, o;
 	int rc;
 
 	if (r->has_n_executed) {

@@ -291,7 +291,7 @@ static int full_3des_mac(struct ota_crypto *c, const struct ota_key *s_enc,
 	return rc;
 }
 
-int ota_scp02_card_cryptogram(struct ota_crypto *c, const struct ota_key *s_enc,
+int ota_scp02_cryptogram_card(struct ota_crypto *c, const struct ota_key *s_enc,
 			      const uint8_t host_challenge[OTA_SCP02_HOST_CHALLENGE_LEN],
 			      uint16_t seq,
 			      const uint8_t card_challenge[OTA_SCP02_CARD_CHALLENGE_LEN],
@@ -308,7 +308,7 @@ int ota_scp02_card_cryptogram(struct ota_crypto *c, const struct ota_key *s_enc,
 	return full_3des_mac(c, s_enc, in, out, err);
 }
 
-int ota_scp02_host_cryptogram(struct ota_crypto *c, const struct ota_key *s_enc,
+int ota_scp02_cryptogram_host(struct ota_crypto *c, const struct ota_key *s_enc,
 			      const uint8_t host_challenge[OTA_SCP02_HOST_CHALLENGE_LEN],
 			      uint16_t seq,
 			      const uint8_t card_challenge[OTA_SCP02_CARD_CHALLENGE_LEN],
@@ -636,7 +636,7 @@ int ota_scp02_on_init_update_resp(struct ota_scp02_session *s, const uint8_t *p,
 	rc = ota_scp02_derive_session_keys(s->crypto, st, seq, &sk, err);
 	if (rc < 0)
 		goto fail;
-	rc = ota_scp02_card_cryptogram(s->crypto, &sk.enc, s->host_challenge, seq, p + 14, cc, err);
+	rc = ota_scp02_cryptogram_card(s->crypto, &sk.enc, s->host_challenge, seq, p + 14, cc, err);
 	if (rc < 0)
 		goto fail;
 	/* E.5.1: a mismatch means wrong keys, KVN or diversification; stop here. */
@@ -646,7 +646,7 @@ int ota_scp02_on_init_update_resp(struct ota_scp02_session *s, const uint8_t *p,
 			      p[10], seq);
 		goto fail;
 	}
-	rc = ota_scp02_host_cryptogram(s->crypto, &sk.enc, s->host_challenge, seq, p + 14, hc, err);
+	rc = ota_scp02_cryptogram_host(s->crypto, &sk.enc, s->host_challenge, seq, p + 14, hc, err);
 	if (rc < 0)
 		goto fail;
 	rc = host_set_state(s, OTA_SCP02_ST_CARD_VERIFIED, OTA_SCP02_EV_CARD_CRYPTOGRAM_OK, err);
@@ -952,7 +952,7 @@ int ota_scp02_card_on_init_update(struct ota_scp02_card *cd, const uint8_t *apdu
 	rc = ota_scp02_derive_session_keys(cd->crypto, &cd->keys, cd->seq, &sk, err);
 	if (rc < 0)
 		goto out;
-	rc = ota_scp02_card_cryptogram(cd->crypto, &sk.enc, a.data, cd->seq, cd->card_challenge, cc,
+	rc = ota_scp02_cryptogram_card(cd->crypto, &sk.enc, a.data, cd->seq, cd->card_challenge, cc,
 				       err);
 	if (rc < 0)
 		goto out;
@@ -1004,7 +1004,7 @@ int ota_scp02_card_on_ext_auth(struct ota_scp02_card *cd, const uint8_t *apdu, s
 				 ota_fail(err, -EINVAL, OTA_ERR_VALUE,
 					  "scp02 card: security level %02X (%s) not supported", a.p1,
 					  ota_scp02_sl_name((enum ota_scp02_sl)a.p1)));
-	rc = ota_scp02_host_cryptogram(cd->crypto, &cd->skeys.enc, cd->host_challenge, cd->seq,
+	rc = ota_scp02_cryptogram_host(cd->crypto, &cd->skeys.enc, cd->host_challenge, cd->seq,
 				       cd->card_challenge, hc, err);
 	if (rc < 0)
 		goto fail;

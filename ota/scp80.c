@@ -26,7 +26,7 @@
 #define CMD_OFF_TAR 7
 #define CMD_OFF_CNTR 10 /* ciphering starts here */
 #define CMD_OFF_PCNTR 15
-#define CMD_HDR_LEN 16  /* CPL..PCNTR, the part before RC/CC */
+#define CMD_HDR_LEN 16 /* CPL..PCNTR, the part before RC/CC */
 
 /* Offsets in a response packet (TS 102 225 5.2). */
 #define POR_OFF_RHL 2
@@ -34,7 +34,7 @@
 #define POR_OFF_CNTR 6 /* ciphering starts here */
 #define POR_OFF_PCNTR 11
 #define POR_OFF_STATUS 12
-#define POR_HDR_LEN 13 /* RPL..STATUS */
+#define POR_HDR_LEN 13    /* RPL..STATUS */
 #define POR_PLAIN_FIXED 7 /* CNTR(5) PCNTR(1) STATUS(1) */
 
 /* TS 31.115 4.4: the PoR CC input starts with the UDH of the response SMS. */
@@ -213,8 +213,7 @@ static int spi_check(const struct ota_scp80_spi *s, struct ota_err *err)
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "spi: por request %u", (unsigned)s->por);
 	}
 	if ((unsigned)s->por_via > OTA_SCP80_POR_VIA_SMS_SUBMIT) {
-		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "spi: por via %u",
-				(unsigned)s->por_via);
+		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "spi: por via %u", (unsigned)s->por_via);
 	}
 	return 0;
 }
@@ -256,11 +255,12 @@ int ota_scp80_spi_encode(const struct ota_scp80_spi *spi, uint8_t *dst, size_t c
 #define FAM_AES 2
 #define FAM_PROPRIETARY 3
 
-int ota_scp80_kic_decode(uint8_t kic, uint8_t *kvn, enum ota_scp80_alg *alg,
-			 struct ota_err *err)
+int ota_scp80_kic_decode(uint8_t kic, uint8_t *kvn, enum ota_scp80_alg *alg, struct ota_err *err)
 {
 	static const enum ota_scp80_alg des_sub[4] = {
-		OTA_SCP80_ALG_DES_CBC, OTA_SCP80_ALG_3DES2_CBC, OTA_SCP80_ALG_3DES3_CBC,
+		OTA_SCP80_ALG_DES_CBC,
+		OTA_SCP80_ALG_3DES2_CBC,
+		OTA_SCP80_ALG_3DES3_CBC,
 		OTA_SCP80_ALG_DES_ECB,
 	};
 	enum ota_scp80_alg a;
@@ -296,7 +296,9 @@ int ota_scp80_kid_decode(uint8_t kid, enum ota_scp80_integrity integrity, uint8_
 			 enum ota_scp80_alg *alg, struct ota_err *err)
 {
 	static const enum ota_scp80_alg des_sub[3] = {
-		OTA_SCP80_ALG_DES_CBC_MAC, OTA_SCP80_ALG_3DES2_CBC_MAC, OTA_SCP80_ALG_3DES3_CBC_MAC,
+		OTA_SCP80_ALG_DES_CBC_MAC,
+		OTA_SCP80_ALG_3DES2_CBC_MAC,
+		OTA_SCP80_ALG_3DES3_CBC_MAC,
 	};
 	enum ota_scp80_alg a = OTA_SCP80_ALG_IMPLICIT;
 	unsigned fam = KEYID_FAMILY(kid), sub = KEYID_SUB(kid);
@@ -332,14 +334,16 @@ int ota_scp80_kid_decode(uint8_t kid, enum ota_scp80_integrity integrity, uint8_
 		}
 		if (fam != FAM_DES || sub > 1) {
 			return ota_fail(err, -EBADMSG, OTA_ERR_VALUE,
-					"kid: %02X: RC coding b4..b1 %X is reserved", kid, kid & 0x0F);
+					"kid: %02X: RC coding b4..b1 %X is reserved", kid,
+					kid & 0x0F);
 		}
 		a = sub == 0 ? OTA_SCP80_ALG_CRC16 : OTA_SCP80_ALG_CRC32;
 		break;
 	case OTA_SCP80_INTEGRITY_DS:
 		return ota_fail(err, -ENOTSUP, OTA_ERR_VALUE, "kid: %02X: DS unsupported", kid);
 	default:
-		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "kid: integrity %u", (unsigned)integrity);
+		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "kid: integrity %u",
+				(unsigned)integrity);
 	}
 	if (kvn) {
 		*kvn = KEYID_KVN(kid);
@@ -353,12 +357,12 @@ int ota_scp80_kid_decode(uint8_t kid, enum ota_scp80_integrity integrity, uint8_
 int ota_scp80_keyid_encode(uint8_t kvn, enum ota_scp80_alg alg, struct ota_err *err)
 {
 	static const uint8_t low[] = {
-		[OTA_SCP80_ALG_IMPLICIT] = 0x0,    [OTA_SCP80_ALG_DES_CBC] = 0x1,
-		[OTA_SCP80_ALG_3DES2_CBC] = 0x5,   [OTA_SCP80_ALG_3DES3_CBC] = 0x9,
-		[OTA_SCP80_ALG_DES_ECB] = 0xD,     [OTA_SCP80_ALG_AES_CBC] = 0x2,
-		[OTA_SCP80_ALG_DES_CBC_MAC] = 0x1, [OTA_SCP80_ALG_3DES2_CBC_MAC] = 0x5,
+		[OTA_SCP80_ALG_IMPLICIT] = 0x0,      [OTA_SCP80_ALG_DES_CBC] = 0x1,
+		[OTA_SCP80_ALG_3DES2_CBC] = 0x5,     [OTA_SCP80_ALG_3DES3_CBC] = 0x9,
+		[OTA_SCP80_ALG_DES_ECB] = 0xD,       [OTA_SCP80_ALG_AES_CBC] = 0x2,
+		[OTA_SCP80_ALG_DES_CBC_MAC] = 0x1,   [OTA_SCP80_ALG_3DES2_CBC_MAC] = 0x5,
 		[OTA_SCP80_ALG_3DES3_CBC_MAC] = 0x9, [OTA_SCP80_ALG_AES_CMAC] = 0x2,
-		[OTA_SCP80_ALG_CRC16] = 0x1,       [OTA_SCP80_ALG_CRC32] = 0x5,
+		[OTA_SCP80_ALG_CRC16] = 0x1,         [OTA_SCP80_ALG_CRC32] = 0x5,
 	};
 
 	if (kvn > 0x0F) {
@@ -374,11 +378,11 @@ int ota_scp80_keyid_encode(uint8_t kvn, enum ota_scp80_alg alg, struct ota_err *
 
 /* One resolved algorithm with its key: what the per-packet code runs. */
 struct sec_alg {
-	enum ota_scp80_alg alg;   /* never IMPLICIT */
+	enum ota_scp80_alg alg; /* never IMPLICIT */
 	const struct ota_key *key;
-	enum ota_mode mode;       /* ciphering */
-	size_t block;             /* ciphering: 8 or 16 */
-	uint8_t cc_len;           /* integrity: 2, 4 or 8 */
+	enum ota_mode mode; /* ciphering */
+	size_t block;       /* ciphering: 8 or 16 */
+	uint8_t cc_len;     /* integrity: 2, 4 or 8 */
 };
 
 /* Key cipher and length an algorithm needs (TS 102 225 5.1.2/5.1.3). */
@@ -397,7 +401,8 @@ static bool key_fits(enum ota_scp80_alg alg, const struct ota_key *k)
 		return k->cipher == OTA_CIPHER_3DES3 && k->len == 24;
 	case OTA_SCP80_ALG_AES_CBC:
 	case OTA_SCP80_ALG_AES_CMAC:
-		return k->cipher == OTA_CIPHER_AES && (k->len == 16 || k->len == 24 || k->len == 32);
+		return k->cipher == OTA_CIPHER_AES &&
+		       (k->len == 16 || k->len == 24 || k->len == 32);
 	default:
 		return false;
 	}
@@ -423,7 +428,7 @@ static enum ota_scp80_alg implicit_alg(const struct ota_key *k, bool mac)
 static int resolve_cipher(uint8_t kic, const struct ota_key *key, struct sec_alg *out,
 			  struct ota_err *err)
 {
-	enum ota_scp80_alg alg;
+	enum ota_scp80_alg alg = OTA_SCP80_ALG_IMPLICIT;
 	int rc = ota_scp80_kic_decode(kic, NULL, &alg, err);
 
 	if (rc < 0) {
@@ -436,8 +441,9 @@ static int resolve_cipher(uint8_t kic, const struct ota_key *key, struct sec_alg
 		alg = implicit_alg(key, false);
 	}
 	if (alg == OTA_SCP80_ALG_IMPLICIT || !key_fits(alg, key)) {
-		return ota_fail(err, -EINVAL, OTA_ERR_KEY, "kic: %02X wants %s, key is %s/%u octets",
-				kic, ota_scp80_alg_name(alg), ota_cipher_name(key->cipher), key->len);
+		return ota_fail(err, -EINVAL, OTA_ERR_KEY,
+				"kic: %02X wants %s, key is %s/%u octets", kic,
+				ota_scp80_alg_name(alg), ota_cipher_name(key->cipher), key->len);
 	}
 	out->alg = alg;
 	out->key = key;
@@ -466,11 +472,11 @@ static bool cc_len_fits(enum ota_scp80_alg alg, unsigned n)
  * Resolve the RC/CC of a KID. want_len is the length asked for: 0 means the
  * default (8 for CMAC); for a received packet the header's length is given.
  */
-static int resolve_integrity(enum ota_scp80_integrity integ, uint8_t kid,
-			     const struct ota_key *key, unsigned want_len, bool from_wire,
-			     struct sec_alg *out, struct ota_err *err)
+static int resolve_integrity(enum ota_scp80_integrity integ, uint8_t kid, const struct ota_key *key,
+			     unsigned want_len, bool from_wire, struct sec_alg *out,
+			     struct ota_err *err)
 {
-	enum ota_scp80_alg alg;
+	enum ota_scp80_alg alg = OTA_SCP80_ALG_IMPLICIT;
 	int rc = ota_scp80_kid_decode(kid, integ, NULL, &alg, err);
 
 	if (rc < 0) {
@@ -490,8 +496,15 @@ static int resolve_integrity(enum ota_scp80_integrity integ, uint8_t kid,
 					key->len);
 		}
 	}
-	if (want_len == 0 && !from_wire) {
-		want_len = alg == OTA_SCP80_ALG_CRC16 ? 2 : alg == OTA_SCP80_ALG_CRC32 ? 4 : 8;
+	if (!from_wire) {
+		/* the caller's cc_len only chooses CMAC-32/64; a CRC's length is fixed */
+		if (alg == OTA_SCP80_ALG_CRC16) {
+			want_len = 2;
+		} else if (alg == OTA_SCP80_ALG_CRC32) {
+			want_len = 4;
+		} else if (want_len == 0) {
+			want_len = OTA_SCP80_CC_MAX;
+		}
 	}
 	if (!cc_len_fits(alg, want_len)) {
 		if (from_wire) {
@@ -511,8 +524,8 @@ static int resolve_integrity(enum ota_scp80_integrity integ, uint8_t kid,
 }
 
 /* RC/CC over in[0..len) into out[0..cc_len) (TS 102 225 5.1.2, 5.1.3). */
-static int compute_cc(struct ota_crypto *c, const struct sec_alg *s, const uint8_t *in,
-		      size_t len, uint8_t out[OTA_SCP80_CC_MAX], struct ota_err *err)
+static int compute_cc(struct ota_crypto *c, const struct sec_alg *s, const uint8_t *in, size_t len,
+		      uint8_t out[OTA_SCP80_CC_MAX], struct ota_err *err)
 {
 	uint8_t tag[16];
 	size_t tag_len = 0;
@@ -599,8 +612,9 @@ static int cmd_plan(const struct ota_scp80_cmd *cmd, const struct ota_scp80_keys
 	}
 	pl->total = CMD_OFF_CNTR + body + pl->pad;
 	if (pl->total > OTA_SCP80_MAX_PACKET) {
-		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE, "cmd: packet of %zu octets, max %u",
-				pl->total, OTA_SCP80_MAX_PACKET);
+		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE,
+				"cmd: packet of %zu octets, max %u", pl->total,
+				OTA_SCP80_MAX_PACKET);
 	}
 	return 0;
 }
@@ -640,8 +654,8 @@ int ota_scp80_cmd_encode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 		return rc;
 	}
 	if (cap < pl.total) {
-		return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "cmd: cap %zu, packet needs %zu", cap,
-				pl.total);
+		return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "cmd: cap %zu, packet needs %zu",
+				cap, pl.total);
 	}
 	if (info && info->plain && info->plain_cap < pl.total - CMD_OFF_CNTR) {
 		return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "cmd: plain cap %zu, needs %zu",
@@ -757,12 +771,12 @@ int ota_scp80_cmd_peek(const uint8_t *p, size_t len, struct ota_scp80_cmd_hdr *o
 	h.cpl = ota_get_u16(p);
 	total = (size_t)h.cpl + 2;
 	if (total > OTA_SCP80_MAX_PACKET) {
-		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE, "cmd: cpl %u, packet max %u", h.cpl,
-				OTA_SCP80_MAX_PACKET);
+		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE, "cmd: cpl %u, packet max %u",
+				h.cpl, OTA_SCP80_MAX_PACKET);
 	}
 	if (len < total) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_TRUNCATED, "cmd: %zu octets, cpl %u needs %zu",
-				len, h.cpl, total);
+		return ota_fail(err, -EBADMSG, OTA_ERR_TRUNCATED,
+				"cmd: %zu octets, cpl %u needs %zu", len, h.cpl, total);
 	}
 	if (len > total) {
 		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
@@ -775,12 +789,12 @@ int ota_scp80_cmd_peek(const uint8_t *p, size_t len, struct ota_scp80_cmd_hdr *o
 	}
 	cc = h.chl - OTA_SCP80_CHL_BASE;
 	if (cc != 0 && cc != 2 && cc != 4 && cc != 8) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH, "cmd: chl %u gives rc/cc of %u octets",
-				h.chl, cc);
+		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
+				"cmd: chl %u gives rc/cc of %u octets", h.chl, cc);
 	}
 	if (h.cpl < 1u + h.chl) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH, "cmd: cpl %u shorter than chl %u + 1",
-				h.cpl, h.chl);
+		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
+				"cmd: cpl %u shorter than chl %u + 1", h.cpl, h.chl);
 	}
 	rc = ota_scp80_spi_decode(p + CMD_OFF_SPI, 2, &h.spi, err);
 	if (rc < 0) {
@@ -794,9 +808,9 @@ int ota_scp80_cmd_peek(const uint8_t *p, size_t len, struct ota_scp80_cmd_hdr *o
 	return 0;
 }
 
-int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys,
-			 const uint8_t *p, size_t len, uint8_t *work, size_t work_cap,
-			 struct ota_scp80_cmd_rx *out, struct ota_err *err)
+int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys, const uint8_t *p,
+			 size_t len, uint8_t *work, size_t work_cap, struct ota_scp80_cmd_rx *out,
+			 struct ota_err *err)
 {
 	struct ota_scp80_cmd_hdr h;
 	struct sec_alg ci = { 0 }, in = { 0 };
@@ -870,8 +884,9 @@ int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys
 			goto fail;
 		}
 		if (CRYPTO_memcmp(cc, cc_rx, n) != 0) {
-			rc = ota_fail(err, -EBADMSG, OTA_ERR_BAD_CC, "cmd: %s of %zu octets mismatch",
-				      ota_scp80_alg_name(in.alg), n);
+			rc = ota_fail(err, -EBADMSG, OTA_ERR_BAD_CC,
+				      "cmd: %s of %zu octets mismatch", ota_scp80_alg_name(in.alg),
+				      n);
 			goto fail;
 		}
 	}
@@ -909,7 +924,8 @@ int ota_scp80_cntr_check(enum ota_scp80_cntr_mode mode, uint64_t stored, uint64_
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "cntr: NULL status");
 	}
 	if (stored > OTA_SCP80_CNTR_MAX || received > OTA_SCP80_CNTR_MAX) {
-		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "cntr: stored %llx / received %llx above 40 bits",
+		return ota_fail(err, -EINVAL, OTA_ERR_ARG,
+				"cntr: stored %llx / received %llx above 40 bits",
 				(unsigned long long)stored, (unsigned long long)received);
 	}
 	switch (mode) {
@@ -989,12 +1005,12 @@ int ota_scp80_por_encode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 	}
 	total = POR_OFF_CNTR + body + pad;
 	if (total > OTA_SCP80_MAX_PACKET) {
-		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE, "por: packet of %zu octets, max %u",
-				total, OTA_SCP80_MAX_PACKET);
+		return ota_fail(err, -EMSGSIZE, OTA_ERR_OVERSIZE,
+				"por: packet of %zu octets, max %u", total, OTA_SCP80_MAX_PACKET);
 	}
 	if (cap < total) {
-		return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "por: cap %zu, packet needs %zu", cap,
-				total);
+		return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "por: cap %zu, packet needs %zu",
+				cap, total);
 	}
 
 	/*
@@ -1023,8 +1039,8 @@ int ota_scp80_por_encode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 		if (rc < 0) {
 			goto fail;
 		}
-		if (h != dst + n + 0) {
-			/* CRC16: scratch → dst */
+		if (n < OTA_SCP80_UDH_LEN) {
+			/* CRC16: the CC input was built in the scratch */
 			memcpy(dst + POR_HDR_LEN + n, h + POR_HDR_LEN, data_len + pad);
 		}
 		memmove(dst, h, POR_HDR_LEN);
@@ -1115,8 +1131,8 @@ int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 				OTA_SCP80_MAX_PACKET);
 	}
 	if (len < total) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_TRUNCATED, "por: %zu octets, rpl %u needs %zu",
-				len, rpl, total);
+		return ota_fail(err, -EBADMSG, OTA_ERR_TRUNCATED,
+				"por: %zu octets, rpl %u needs %zu", len, rpl, total);
 	}
 	if (len > total) {
 		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
@@ -1129,12 +1145,12 @@ int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 	}
 	n = rhl - OTA_SCP80_RHL_BASE;
 	if (n != 0 && n != 2 && n != 4 && n != 8) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH, "por: rhl %u gives rc/cc of %zu octets",
-				rhl, n);
+		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
+				"por: rhl %u gives rc/cc of %zu octets", rhl, n);
 	}
 	if (rpl < 1u + rhl) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH, "por: rpl %u shorter than rhl %u + 1",
-				rpl, rhl);
+		return ota_fail(err, -EBADMSG, OTA_ERR_LENGTH,
+				"por: rpl %u shorter than rhl %u + 1", rpl, rhl);
 	}
 	if (work_cap < OTA_SCP80_POR_WORK(total)) {
 		return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "por: work %zu, needs %zu", work_cap,
@@ -1150,16 +1166,16 @@ int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 					"por: rhl %u announces rc/cc, spi asked for none", rhl);
 		}
 		/* the CC length comes from RHL (reference 6.8); it must suit the KID */
-		rc = resolve_integrity(cmd->spi.por_integrity, cmd->kid, keys->kid, (unsigned)n, true,
-				       &in, err);
+		rc = resolve_integrity(cmd->spi.por_integrity, cmd->kid, keys->kid, (unsigned)n,
+				       true, &in, err);
 		if (rc < 0) {
 			return rc;
 		}
 	} else if (want_int) {
-		if (cmd->spi.por_integrity == OTA_SCP80_INTEGRITY_DS) {
-			return ota_fail(err, -ENOTSUP, OTA_ERR_VALUE, "por: DS unsupported");
-		}
-		/* unprotected error PoR (TS 102 225 5.2 practice): parsed plain, flagged */
+		/*
+		 * Unprotected error PoR (TS 102 225 5.2 practice): parsed plain and
+		 * flagged. This holds for a DS request too: there is nothing to verify.
+		 */
 		missing = true;
 	}
 	if (want_ciph && !missing) {
@@ -1185,12 +1201,19 @@ int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 		}
 		/*
 		 * Ciphering without RC/CC: a plain error PoR that happens to be block
-		 * aligned decrypts to noise; fall back to plain if only that parses.
+		 * aligned decrypts to noise. The PoR repeats the command's counter
+		 * (TS 102 225 5.2), so whichever reading shows it wins; failing that,
+		 * the reading whose PCNTR makes sense.
 		 */
-		if (n == 0 && !por_plain_plausible(work + P0, enc_len, ci.block) &&
-		    p[POR_OFF_PCNTR] == 0) {
-			decipher = false;
-			missing = true;
+		if (n == 0 && p[POR_OFF_PCNTR] == 0) {
+			bool dec_ok = por_plain_plausible(work + P0, enc_len, ci.block);
+			bool dec_cntr = ota_get_u40(work + P0) == cmd->cntr;
+			bool plain_cntr = ota_get_u40(p + POR_OFF_CNTR) == cmd->cntr;
+
+			if (!(dec_ok && dec_cntr) && (plain_cntr || !dec_ok)) {
+				decipher = false;
+				missing = true;
+			}
 		}
 	}
 	if (!decipher) {
@@ -1209,8 +1232,9 @@ int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
 			goto fail;
 		}
 		if (CRYPTO_memcmp(cc, cc_rx, n) != 0) {
-			rc = ota_fail(err, -EBADMSG, OTA_ERR_BAD_CC, "por: %s of %zu octets mismatch",
-				      ota_scp80_alg_name(in.alg), n);
+			rc = ota_fail(err, -EBADMSG, OTA_ERR_BAD_CC,
+				      "por: %s of %zu octets mismatch", ota_scp80_alg_name(in.alg),
+				      n);
 			goto fail;
 		}
 	}
@@ -1261,8 +1285,8 @@ int ota_scp80_por_decode_sms(struct ota_crypto *c, const struct ota_scp80_cmd *c
 	}
 	udh_end = 1 + (size_t)ud[0];
 	if (len < udh_end) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_TRUNCATED, "por: %zu octets, udhl %u needs %zu",
-				len, ud[0], udh_end);
+		return ota_fail(err, -EBADMSG, OTA_ERR_TRUNCATED,
+				"por: %zu octets, udhl %u needs %zu", len, ud[0], udh_end);
 	}
 	for (i = 1; i < udh_end;) {
 		uint8_t iei, iedl;
@@ -1306,8 +1330,9 @@ int ota_scp80_por_match(const struct ota_scp80_por *por, const uint8_t tar[3], u
 		return ota_fail(err, -EINVAL, OTA_ERR_ARG, "por: NULL argument");
 	}
 	if (memcmp(por->tar, tar, 3) != 0) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_TAR, "por: tar %02X%02X%02X, sent %02X%02X%02X",
-				por->tar[0], por->tar[1], por->tar[2], tar[0], tar[1], tar[2]);
+		return ota_fail(err, -EBADMSG, OTA_ERR_TAR,
+				"por: tar %02X%02X%02X, sent %02X%02X%02X", por->tar[0],
+				por->tar[1], por->tar[2], tar[0], tar[1], tar[2]);
 	}
 	/* TS 102 225 5.2: the PoR repeats the counter of the command it answers */
 	if (por->cntr != cntr) {

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   # toolchain
-  build-essential cmake pkg-config git ca-certificates
+  build-essential cmake pkg-config git ca-certificates clang-format clang-tidy
   clang libfuzzer-14-dev libclang-rt-14-dev
   # crypto / TLS, storage, event loop, JSON
   libssl-dev openssl zlib1g-dev libsqlite3-dev sqlite3 libev-dev libjansson-dev

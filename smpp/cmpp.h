@@ -29,25 +29,26 @@ enum cmpp_version {
 /* Name ("2.0", "3.0") of a version, "unknown" otherwise; never NULL. */
 const char *cmpp_version_name(enum cmpp_version ver);
 
-/* Command_Id values [ref §2]; a response is its request | 0x80000000. */
-enum cmpp_cmd {
-	CMPP_CONNECT = 0x00000001,
-	CMPP_TERMINATE = 0x00000002,
-	CMPP_SUBMIT = 0x00000004,
-	CMPP_DELIVER = 0x00000005,
-	CMPP_QUERY = 0x00000006,
-	CMPP_CANCEL = 0x00000007,
-	CMPP_ACTIVE_TEST = 0x00000008,
-	CMPP_FWD = 0x00000009,
-	CMPP_CONNECT_RESP = 0x80000001,
-	CMPP_TERMINATE_RESP = 0x80000002,
-	CMPP_SUBMIT_RESP = 0x80000004,
-	CMPP_DELIVER_RESP = 0x80000005,
-	CMPP_QUERY_RESP = 0x80000006,
-	CMPP_CANCEL_RESP = 0x80000007,
-	CMPP_ACTIVE_TEST_RESP = 0x80000008,
-	CMPP_FWD_RESP = 0x80000009,
-};
+/*
+ * Command_Id values [ref §2]; a response is its request | CMPP_RESP_BIT.
+ * Macros, not an enum: the response ids do not fit an int (C11 6.7.2.2).
+ */
+#define CMPP_CONNECT 0x00000001u
+#define CMPP_TERMINATE 0x00000002u
+#define CMPP_SUBMIT 0x00000004u
+#define CMPP_DELIVER 0x00000005u
+#define CMPP_QUERY 0x00000006u
+#define CMPP_CANCEL 0x00000007u
+#define CMPP_ACTIVE_TEST 0x00000008u
+#define CMPP_FWD 0x00000009u
+#define CMPP_CONNECT_RESP 0x80000001u
+#define CMPP_TERMINATE_RESP 0x80000002u
+#define CMPP_SUBMIT_RESP 0x80000004u
+#define CMPP_DELIVER_RESP 0x80000005u
+#define CMPP_QUERY_RESP 0x80000006u
+#define CMPP_CANCEL_RESP 0x80000007u
+#define CMPP_ACTIVE_TEST_RESP 0x80000008u
+#define CMPP_FWD_RESP 0x80000009u
 
 #define CMPP_RESP_BIT 0x80000000u
 
@@ -74,6 +75,7 @@ const char *cmpp_cmd_name(uint32_t cmd_id);
 #define CMPP_DEST_MAX 100            /* DestUsr_tl 1..100 */
 #define CMPP_CONTENT_MAX 140         /* Msg_Length, binary / UCS2 / GBK */
 #define CMPP_CONTENT_ASCII_MAX 160   /* Msg_Length, Msg_Fmt 0 */
+#define CMPP_SECRET_MAX_LEN 64       /* our bound on the shared secret (stack buffer) */
 /* Largest PDU this codec produces: a 3.0 SUBMIT, 100 recipients, 160 octets. */
 #define CMPP_PDU_MAX_LEN (CMPP_HDR_LEN + 151 + CMPP_TERM30_LEN * CMPP_DEST_MAX + 160)
 
@@ -198,7 +200,7 @@ struct cmpp_resp {
 
 struct cmpp_pdu {
 	enum cmpp_version ver;
-	uint32_t cmd_id;             /* one of the enum cmpp_cmd values decoded here */
+	uint32_t cmd_id;             /* CMPP_CONNECT ... CMPP_ACTIVE_TEST_RESP */
 	uint32_t seq;
 	union {
 		struct cmpp_connect connect;
@@ -214,9 +216,10 @@ struct cmpp_pdu {
  * Decode exactly one PDU (p/len as returned by cmpp_frame) in layout ver.
  * Supported: CONNECT(_RESP), TERMINATE(_RESP), SUBMIT(_RESP), DELIVER(_RESP),
  * ACTIVE_TEST(_RESP). *pdu is written only on success (it is large: ~4 KiB).
- * One exception to "layout from ver": a CONNECT_RESP whose Total_Length is
- * exactly the other version's size is decoded in that layout and pdu->ver
- * says so, because an ISMG refusing our version answers in its own.
+ * The layout is never guessed from Total_Length: an ISMG that refuses our
+ * version may answer CONNECT_RESP in its own layout (30 octets in 2.0, 33 in
+ * 3.0 [ref §3]); on OTA_ERR_LENGTH the link may decode it again with the
+ * other version, knowingly.
  * Returns 0, or -EBADMSG with:
  *   OTA_ERR_TRUNCATED  fewer octets than the header or Total_Length announces;
  *   OTA_ERR_LENGTH     Total_Length < 12, octets after Total_Length, or
@@ -229,6 +232,16 @@ struct cmpp_pdu {
  */
 int cmpp_decode(const uint8_t *p, size_t len, enum cmpp_version ver, struct cmpp_pdu *pdu,
 		struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Msg_Id (first 8 body octets) of a DELIVER or SUBMIT_RESP that cmpp_decode()
+ * refused for a field value: the SP must still answer every DELIVER [ref §5],
+ * and DELIVER_RESP echoes this Msg_Id. Needs only the header and 8 octets.
+ * Returns 0 and sets *msg_id, -EBADMSG/OTA_ERR_TRUNCATED when fewer than 20
+ * octets are given, -EINVAL/OTA_ERR_TAG for another Command_Id.
+ */
+int cmpp_peek_msg_id(const uint8_t *p, size_t len, uint64_t *msg_id, struct ota_err *err)
+	OTA_MUST_CHECK;
 
 /*
  * Size in octets of the encoded pdu, header included; 0 when the PDU cannot be
@@ -371,6 +384,9 @@ enum cmpp_stat_class {
 	CMPP_SC_FAILED = 2,
 };
 
+/* Name of a stat class ("delivered", "pending", "failed"); never NULL. */
+const char *cmpp_stat_class_name(enum cmpp_stat_class c);
+
 /* Final state a report's Stat text means; anything but DELIVRD/ACCEPTD failed. */
 enum cmpp_stat_class cmpp_stat_classify(const char *stat);
 
@@ -410,6 +426,9 @@ enum cmpp_msgid_fmt {
 	CMPP_MSGID_HEX = 1,
 	CMPP_MSGID_DEC = 2,
 };
+
+/* Name of a text format ("auto", "hex", "dec"); never NULL. */
+const char *cmpp_msgid_fmt_name(enum cmpp_msgid_fmt fmt);
 
 /*
  * Parse an id as other systems write it (s/len, no NUL needed; surrounding

@@ -96,6 +96,19 @@ void cmpp_msgid_canon(uint64_t id, char out[CMPP_MSGID_TEXT_SIZE])
 	out[MSGID_HEX_DIGITS] = '\0';
 }
 
+const char *cmpp_msgid_fmt_name(enum cmpp_msgid_fmt fmt)
+{
+	switch (fmt) {
+	case CMPP_MSGID_AUTO:
+		return "auto";
+	case CMPP_MSGID_HEX:
+		return "hex";
+	case CMPP_MSGID_DEC:
+		return "dec";
+	}
+	return "unknown";
+}
+
 static int hex_val(char c)
 {
 	if (c >= '0' && c <= '9') {

@@ -249,8 +249,8 @@ int kbox_msg_packed_len(const struct kbox_msg *m, struct ota_err *err) OTA_MUST_
 
 /*
  * Pack m as a payload (no length prefix). Returns octets written, the errors
- * of kbox_msg_packed_len(), or -ENOSPC/OTA_ERR_NOSPACE; dst is then unchanged
- * in length terms (nothing is written past cap). m stays the caller's.
+ * of kbox_msg_packed_len(), or -ENOSPC/OTA_ERR_NOSPACE; on any error nothing
+ * is written to dst. m stays the caller's.
  */
 int kbox_msg_pack(const struct kbox_msg *m, uint8_t *dst, size_t cap,
 		  struct ota_err *err) OTA_MUST_CHECK;
@@ -271,7 +271,7 @@ int kbox_msg_encode(const struct kbox_msg *m, uint8_t *dst, size_t cap,
  *   OTA_ERR_VALUE      a UUID that is not lowercase 8-4-4-4-12 hex (Kannel
  *                      always writes it so; accepting more would break
  *                      byte-exact re-encoding)
- *   OTA_ERR_TAG        unknown message type, rc -ENOMSG; the number is in
+ *   OTA_ERR_TAG        unknown message type, rc -EOPNOTSUPP; the number is in
  *                      err->msg and kbox_msg_peek_type() returns it
  */
 int kbox_msg_unpack(const uint8_t *p, size_t len, struct kbox_msg *m,
@@ -345,7 +345,8 @@ struct kbox_mt {
  * (SMSC ack/nack) DLRs and the MT UUID is not returned at all (reference §6).
  * *out borrows every string of *mt. Errors (-EINVAL unless noted, *out
  * untouched): OTA_ERR_MISSING empty receiver or DLRs wanted without a
- * correlation; OTA_ERR_LENGTH UDHL disagrees with the UDH length;
+ * correlation; OTA_ERR_ARG udh or data with p NULL and len > 0;
+ * OTA_ERR_LENGTH UDHL disagrees with the UDH length;
  * OTA_ERR_OVERSIZE (-EMSGSIZE) UDH + data above 140 octets; OTA_ERR_VALUE
  * mclass, pid, priority or dlr_mask out of range.
  */
@@ -357,7 +358,7 @@ struct kbox_dlr {
 	enum kbox_dlr_event event;
 	bool final;                  /* no further DLR will follow for this MT */
 	int32_t mask;                /* the raw dlr_mask */
-	struct kbox_str correlation; /* dlr_url of the MT, echoed unchanged */
+	struct kbox_str correlation; /* dlr_url of the MT, echoed unchanged; NULL if it had none */
 	struct kbox_str foreign_id;  /* SMSC message id */
 	struct kbox_str smsc_id;
 	struct kbox_str sender;      /* the MT's sender (not swapped) */
@@ -369,9 +370,11 @@ struct kbox_dlr {
 };
 
 /*
- * Read a DLR out of a decoded sms. Strings borrow from *sms. Errors
- * (-EBADMSG, *dlr untouched): OTA_ERR_VALUE sms_type not report_mo, or a
- * dlr_mask with no known event bit; OTA_ERR_MISSING no dlr_url.
+ * Read a DLR out of a decoded sms. Strings borrow from *sms. A DLR without
+ * dlr_url is still returned (correlation NULL): the caller can fall back to
+ * foreign_id + receiver (reference §6) rather than lose it. Errors (-EBADMSG,
+ * *dlr untouched): OTA_ERR_VALUE sms_type not report_mo, or a dlr_mask with no
+ * known event bit.
  */
 int kbox_sms_read_dlr(const struct kbox_sms *sms, struct kbox_dlr *dlr,
 		      struct ota_err *err) OTA_MUST_CHECK;

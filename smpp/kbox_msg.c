@@ -531,7 +531,7 @@ static int rd_int(struct rd *r, const char *type, const char *name, int32_t *v,
 static int rd_str(struct rd *r, const char *type, const char *name, struct kbox_str *s,
 		  struct ota_err *err)
 {
-	int32_t n;
+	int32_t n = 0;
 	int rc = rd_int(r, type, name, &n, err);
 
 	if (rc < 0) {
@@ -600,7 +600,7 @@ int kbox_msg_unpack(const uint8_t *p, size_t len, struct kbox_msg *m, struct ota
 	struct kbox_msg r;
 	struct rd rd = { p, len, 0 };
 	const struct layout *l;
-	int32_t type;
+	int32_t type = -1;
 	int rc;
 
 	rc = kbox_msg_peek_type(p, len, &type, err);
@@ -608,7 +608,7 @@ int kbox_msg_unpack(const uint8_t *p, size_t len, struct kbox_msg *m, struct ota
 		return rc;
 	}
 	if (type < 0 || type >= KBOX_MSG__COUNT) {
-		return ota_fail(err, -ENOMSG, OTA_ERR_TAG, "kbox: unknown message type %d",
+		return ota_fail(err, -EOPNOTSUPP, OTA_ERR_TAG, "kbox: unknown message type %d",
 				type);
 	}
 	rd.p += 4;
@@ -727,6 +727,11 @@ int kbox_sms_build_mt(const struct kbox_mt *mt, struct kbox_msg *out, struct ota
 	if (!mt->receiver.p || mt->receiver.len == 0) {
 		return ota_fail(err, -EINVAL, OTA_ERR_MISSING, "kbox mt: receiver is empty");
 	}
+	if ((!mt->udh.p && mt->udh.len) || (!mt->data.p && mt->data.len)) {
+		return ota_fail(err, -EINVAL, OTA_ERR_ARG,
+				"kbox mt: NULL pointer with length (udh %zu, data %zu)",
+				mt->udh.len, mt->data.len);
+	}
 	rc = check_udh(mt->udh, "mt", -EINVAL, err);
 	if (rc < 0) {
 		return rc;
@@ -752,8 +757,8 @@ int kbox_sms_build_mt(const struct kbox_mt *mt, struct kbox_msg *out, struct ota
 	}
 	if (!in_range_or_undef(mt->dlr_mask, 0, KBOX_DLR_ALL)) {
 		return ota_fail(err, -EINVAL, OTA_ERR_VALUE,
-				"kbox mt: dlr_mask 0x%x has bits outside 0x%x", (unsigned)mt->dlr_mask,
-				KBOX_DLR_ALL);
+				"kbox mt: dlr_mask 0x%x has bits outside 0x%x",
+				(unsigned)mt->dlr_mask, KBOX_DLR_ALL);
 	}
 	wants_dlr = mt->dlr_mask != KBOX_UNDEF && mt->dlr_mask != 0;
 	if (wants_dlr && (!mt->correlation.p || mt->correlation.len == 0)) {
@@ -834,11 +839,6 @@ int kbox_sms_read_dlr(const struct kbox_sms *sms, struct kbox_dlr *dlr, struct o
 		return ota_fail(err, -EBADMSG, OTA_ERR_VALUE,
 				"kbox dlr: dlr_mask %d (0x%x) names no known event", sms->dlr_mask,
 				(unsigned)sms->dlr_mask);
-	}
-	if (!sms->dlr_url.p) {
-		return ota_fail(err, -EBADMSG, OTA_ERR_MISSING,
-				"kbox dlr: no dlr_url, cannot correlate (foreign_id %zu octets)",
-				sms->foreign_id.len);
 	}
 	d.final = d.event != KBOX_DLR_EV_BUFFERED && d.event != KBOX_DLR_EV_SMSC_ACCEPTED;
 	d.mask = sms->dlr_mask;

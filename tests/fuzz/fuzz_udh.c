@@ -3,7 +3,8 @@
  * libFuzzer harness for the UDH codec (TS 23.040 9.2.3.24) and the push SMS
  * decoder: arbitrary user data must parse or fail cleanly; whatever parses
  * must rebuild to the same bytes (decode(encode(x)) == x), the semantic
- * helper must not crash, and a decoded push must re-encode to its input.
+ * helper must not crash, a decoded push must re-encode to its input, and
+ * the TPDU parser (TS 23.040 9.2.2) must stay inside the input.
  */
 #include "ota/ota.h"
 
@@ -33,6 +34,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	} else if (err.code == OTA_OK) {
 		abort();
+	}
+
+	/* the same bytes as a TPDU, whole and in prefix mode */
+	for (int prefix = 0; prefix < 2; prefix++) {
+		struct ota_tpdu t;
+
+		if (ota_tpdu_parse(data, size, prefix, &t, &err) == 0) {
+			if (t.ud + t.ud_len != data + size || t.ud_len > OTA_SMS_UD_MAX)
+				abort();
+			if (t.udhi && ota_udh_parse(t.ud, t.ud_len, &u, &err) == 0 &&
+			    u.payload + u.payload_len != data + size)
+				abort();
+		}
 	}
 
 	if (ota_push_decode(data, size, &p, &err) == 0) {

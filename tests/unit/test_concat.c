@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -135,6 +136,8 @@ static void test_segment_bad(void **state)
 	assert_int_equal(ota_concat_segment(big, sizeof(big), &o, parts, OTA_CONCAT_MAX_PARTS + 1,
 					    &e),
 			 -EMSGSIZE);
+	assert_int_equal(e.code, OTA_ERR_OVERSIZE);
+	assert_int_equal(ota_concat_segment(big, SIZE_MAX, &o, parts, 4, &e), -EMSGSIZE);
 	assert_int_equal(e.code, OTA_ERR_OVERSIZE);
 	/* too few parts offered: NOSPACE, parts untouched */
 	memset(parts, 0xcc, sizeof(parts));
@@ -355,7 +358,8 @@ static void on_expired(const struct ota_reasm_expired *x, void *arg)
 	struct seen *s = arg;
 
 	s->calls++;
-	strcpy(s->orig, x->orig);
+	assert_true(strlen(x->orig) < sizeof(s->orig));
+	memcpy(s->orig, x->orig, strlen(x->orig) + 1);
 	s->ref = x->ref;
 	s->total = x->total;
 	s->n_missing = x->n_missing;

@@ -730,6 +730,21 @@ static void run_session(struct fx *f, json_t *v)
 	assert_hex(s.skeys.dek.bytes, s.skeys.dek.len, jstr(ex, "session_dek"));
 	assert_hex(s.card_cryptogram, 8, jstr(ex, "card_cryptogram"));
 	assert_hex(s.host_cryptogram, 8, jstr(ex, "host_cryptogram"));
+	/* The standalone cryptogram functions agree with the session. */
+	uint8_t cg[8];
+	assert_int_equal(ota_scp02_cryptogram_card(f->c, &s.skeys.enc, hc, s.seq, s.card_challenge,
+						   cg, NULL), 0);
+	assert_hex(cg, 8, jstr(ex, "card_cryptogram"));
+	assert_int_equal(ota_scp02_cryptogram_host(f->c, &s.skeys.enc, hc, s.seq, s.card_challenge,
+						   cg, NULL), 0);
+	assert_hex(cg, 8, jstr(ex, "host_cryptogram"));
+	struct ota_err ce;
+	assert_int_equal(ota_scp02_cryptogram_host(f->c, &s.skeys.enc, NULL, s.seq,
+						   s.card_challenge, cg, &ce), -EINVAL);
+	assert_int_equal(ce.code, OTA_ERR_ARG);
+	assert_int_equal(ota_scp02_cryptogram_card(f->c, &k.mac, hc, s.seq, s.card_challenge, cg,
+						   NULL), 0);
+	assert_memory_not_equal(cg, s.card_cryptogram, 8);
 	assert_int_equal(ota_scp02_external_authenticate(&s, ea, sizeof(ea), NULL), 21);
 	assert_hex(ea, 21, jstr(ex, "ext_auth_apdu"));
 	assert_int_equal(ota_scp02_on_ext_auth_resp(&s, 0x9000, NULL), 0);
