@@ -18,11 +18,11 @@
  * APDU was parsed from, or into the caller's storage when building.
  */
 struct ota_apdu {
-	uint8_t cla, ins, p1, p2;
-	const uint8_t *data; /* NULL when lc == 0 */
-	uint8_t lc;          /* 0 = no data field (case 1/2) */
-	bool has_le;         /* case 2/4 */
-	uint8_t le;          /* 00 means 256 */
+    uint8_t cla, ins, p1, p2;
+    const uint8_t *data; /* NULL when lc == 0 */
+    uint8_t lc;          /* 0 = no data field (case 1/2) */
+    bool has_le;         /* case 2/4 */
+    uint8_t le;          /* 00 means 256 */
 };
 
 /*
@@ -33,17 +33,20 @@ struct ota_apdu {
  * a->data points into p.
  */
 int ota_apdu_parse(const uint8_t *p, size_t len, struct ota_apdu *a,
-		   struct ota_err *err) OTA_MUST_CHECK;
+                   struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Write a's bytes into dst. Returns the length written (4..261), or
  * -ENOSPC (OTA_ERR_NOSPACE), -EINVAL (OTA_ERR_ARG: lc > 0 with NULL data).
  */
 int ota_apdu_build(const struct ota_apdu *a, uint8_t *dst, size_t cap,
-		   struct ota_err *err) OTA_MUST_CHECK;
+                   struct ota_err *err) OTA_MUST_CHECK;
 
 /* Length ota_apdu_build() would write. */
 size_t ota_apdu_len(const struct ota_apdu *a);
 
 /* Status word helpers: the last two octets of a response. */
-static inline bool ota_sw_ok(uint16_t sw) { return sw == 0x9000 || (sw >> 8) == 0x61; }
+static inline bool ota_sw_ok(uint16_t sw)
+{
+    return sw == 0x9000 || (sw >> 8) == 0x61;
+}

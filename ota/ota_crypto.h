@@ -19,25 +19,25 @@
 #include "ota/ota_common.h"
 
 enum ota_cipher {
-	OTA_CIPHER_NONE = 0,
-	OTA_CIPHER_DES = 1,   /* single DES, 8-octet key */
-	OTA_CIPHER_3DES2 = 2, /* 3DES EDE with K1|K2 (K3 = K1), 16-octet key */
-	OTA_CIPHER_3DES3 = 3, /* 3DES EDE with K1|K2|K3, 24-octet key */
-	OTA_CIPHER_AES = 4,   /* AES, 16/24/32-octet key */
+    OTA_CIPHER_NONE = 0,
+    OTA_CIPHER_DES = 1,   /* single DES, 8-octet key */
+    OTA_CIPHER_3DES2 = 2, /* 3DES EDE with K1|K2 (K3 = K1), 16-octet key */
+    OTA_CIPHER_3DES3 = 3, /* 3DES EDE with K1|K2|K3, 24-octet key */
+    OTA_CIPHER_AES = 4,   /* AES, 16/24/32-octet key */
 };
 
 enum ota_mode {
-	OTA_MODE_CBC = 0,
-	OTA_MODE_ECB = 1,
+    OTA_MODE_CBC = 0,
+    OTA_MODE_ECB = 1,
 };
 
 #define OTA_KEY_MAX 32
 
 /* A raw symmetric key. Wipe it with ota_key_wipe() when done. */
 struct ota_key {
-	enum ota_cipher cipher;
-	uint8_t len;
-	uint8_t bytes[OTA_KEY_MAX];
+    enum ota_cipher cipher;
+    uint8_t len;
+    uint8_t bytes[OTA_KEY_MAX];
 };
 
 /* Name of a cipher ("DES", "3DES-2key", "3DES-3key", "AES"). */
@@ -52,7 +52,7 @@ size_t ota_cipher_block_len(enum ota_cipher c);
  * (OTA_ERR_KEY); *k is unchanged on failure.
  */
 int ota_key_set(struct ota_key *k, enum ota_cipher c, const uint8_t *bytes, size_t len,
-		struct ota_err *err) OTA_MUST_CHECK;
+                struct ota_err *err) OTA_MUST_CHECK;
 
 /* Zeroise a key (OPENSSL_cleanse). NULL is allowed. */
 void ota_key_wipe(struct ota_key *k);
@@ -75,8 +75,8 @@ void ota_crypto_free(struct ota_crypto *c);
  * or -EIO (OTA_ERR_CRYPTO).
  */
 int ota_crypto_cipher(struct ota_crypto *c, const struct ota_key *k, enum ota_mode mode,
-		      bool encrypt, const uint8_t *iv, const uint8_t *in, size_t len,
-		      uint8_t *out, struct ota_err *err) OTA_MUST_CHECK;
+                      bool encrypt, const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
+                      struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * CBC-MAC of TS 102 225 for DES/3DES keys: CBC from iv (NULL = zero) over in,
@@ -84,17 +84,16 @@ int ota_crypto_cipher(struct ota_crypto *c, const struct ota_key *k, enum ota_mo
  * the last cipher block (8 octets). len 0 MACs one zero block.
  */
 int ota_crypto_cbc_mac(struct ota_crypto *c, const struct ota_key *k, const uint8_t *iv,
-		       const uint8_t *in, size_t len, uint8_t out[8],
-		       struct ota_err *err) OTA_MUST_CHECK;
+                       const uint8_t *in, size_t len, uint8_t out[8],
+                       struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * CMAC (NIST SP 800-38B) with an AES key (or a DES/3DES key, 8-octet block).
  * out receives the full tag (16 octets for AES, 8 for DES); *out_len is set.
  * Callers truncate to the leftmost octets they need.
  */
-int ota_crypto_cmac(struct ota_crypto *c, const struct ota_key *k, const uint8_t *in,
-		    size_t len, uint8_t out[16], size_t *out_len,
-		    struct ota_err *err) OTA_MUST_CHECK;
+int ota_crypto_cmac(struct ota_crypto *c, const struct ota_key *k, const uint8_t *in, size_t len,
+                    uint8_t out[16], size_t *out_len, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * ISO 9797-1 MAC algorithm 3 (retail MAC) with a 16-octet 3DES2 key: single
@@ -103,15 +102,15 @@ int ota_crypto_cmac(struct ota_crypto *c, const struct ota_key *k, const uint8_t
  * 8: the caller applies ISO 9797-1 padding method 2 (80 00..) first.
  */
 int ota_crypto_retail_mac(struct ota_crypto *c, const struct ota_key *k, const uint8_t *icv,
-			  const uint8_t *in, size_t len, uint8_t out[8],
-			  struct ota_err *err) OTA_MUST_CHECK;
+                          const uint8_t *in, size_t len, uint8_t out[8],
+                          struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Key check value, 3 octets: DES/3DES encrypt 8 x 00 (ECB); AES encrypts
  * 16 x 01 (GP Card Spec 2.2 Amendment D) and takes the leftmost 3 octets.
  */
 int ota_crypto_kcv(struct ota_crypto *c, const struct ota_key *k, uint8_t out[3],
-		   struct ota_err *err) OTA_MUST_CHECK;
+                   struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * ISO 9797-1 padding method 2 into dst: copy in, append 80 and zeros up to a

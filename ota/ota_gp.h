@@ -46,7 +46,7 @@
 
 /* BER-TLV tags used below (GP 2.2 11.1.4, 11.4.2, 11.5.2.3). */
 #define OTA_GP_TAG_AID 0x4F
-#define OTA_GP_TAG_LOAD_FILE 0xC4       /* load file data block (LOAD) / ELF AID (GET STATUS) */
+#define OTA_GP_TAG_LOAD_FILE 0xC4 /* load file data block (LOAD) / ELF AID (GET STATUS) */
 #define OTA_GP_TAG_DAP_BLOCK 0xE2
 #define OTA_GP_TAG_SYSTEM_PARAMS 0xEF
 #define OTA_GP_TAG_APP_PARAMS 0xC9
@@ -78,11 +78,11 @@
 
 /* Which life cycle a state byte belongs to; the same byte means different things. */
 enum ota_gp_lcs_kind {
-	OTA_GP_LCS_CARD = 0,
-	OTA_GP_LCS_APP = 1,
-	OTA_GP_LCS_SD = 2,
-	OTA_GP_LCS_ELF = 3,
-	OTA_GP_LCS__COUNT
+    OTA_GP_LCS_CARD = 0,
+    OTA_GP_LCS_APP = 1,
+    OTA_GP_LCS_SD = 2,
+    OTA_GP_LCS_ELF = 3,
+    OTA_GP_LCS__COUNT
 };
 
 /* "card", "application", "security-domain", "load-file"; never NULL. */
@@ -100,19 +100,19 @@ const char *ota_gp_lcs_name(enum ota_gp_lcs_kind kind, uint8_t lcs);
 
 /* 00 A4 04 00 Lc AID 00 (GP 2.2 11.9). -EINVAL (OTA_ERR_ARG) for an AID outside 5..16. */
 int ota_gp_select(const uint8_t *aid, size_t aid_len, uint8_t *dst, size_t cap,
-		  struct ota_err *err) OTA_MUST_CHECK;
+                  struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- INSTALL (GP 2.2 11.5) ---- */
 
 /* P1 of INSTALL: the role. Values are the wire values. */
 enum ota_gp_install_kind {
-	OTA_GP_INSTALL_FOR_LOAD = 0x02,
-	OTA_GP_INSTALL_FOR_INSTALL = 0x04,
-	OTA_GP_INSTALL_FOR_MAKE_SELECTABLE = 0x08,
-	OTA_GP_INSTALL_FOR_INSTALL_SELECTABLE = 0x0C,
-	OTA_GP_INSTALL_FOR_EXTRADITION = 0x10,
-	OTA_GP_INSTALL_FOR_PERSONALIZATION = 0x20,
-	OTA_GP_INSTALL_FOR_REGISTRY_UPDATE = 0x40,
+    OTA_GP_INSTALL_FOR_LOAD = 0x02,
+    OTA_GP_INSTALL_FOR_INSTALL = 0x04,
+    OTA_GP_INSTALL_FOR_MAKE_SELECTABLE = 0x08,
+    OTA_GP_INSTALL_FOR_INSTALL_SELECTABLE = 0x0C,
+    OTA_GP_INSTALL_FOR_EXTRADITION = 0x10,
+    OTA_GP_INSTALL_FOR_PERSONALIZATION = 0x20,
+    OTA_GP_INSTALL_FOR_REGISTRY_UPDATE = 0x40,
 };
 
 /* "for-load", "for-install", ...; "unknown" for other values. Never NULL. */
@@ -130,23 +130,23 @@ const char *ota_gp_install_kind_name(enum ota_gp_install_kind kind);
  * install / make selectable: 1 or 3). All pointers are borrowed.
  */
 struct ota_gp_install {
-	enum ota_gp_install_kind kind;
-	const uint8_t *elf_aid;
-	size_t elf_aid_len;
-	const uint8_t *mod_aid;
-	size_t mod_aid_len;
-	const uint8_t *app_aid;
-	size_t app_aid_len;
-	const uint8_t *sd_aid;
-	size_t sd_aid_len;
-	const uint8_t *hash;
-	size_t hash_len;
-	const uint8_t *priv;
-	size_t priv_len;
-	const uint8_t *params; /* load params (EF ..) / install params (C9 .. [EF ..]) */
-	size_t params_len;
-	const uint8_t *token;
-	size_t token_len;
+    enum ota_gp_install_kind kind;
+    const uint8_t *elf_aid;
+    size_t elf_aid_len;
+    const uint8_t *mod_aid;
+    size_t mod_aid_len;
+    const uint8_t *app_aid;
+    size_t app_aid_len;
+    const uint8_t *sd_aid;
+    size_t sd_aid_len;
+    const uint8_t *hash;
+    size_t hash_len;
+    const uint8_t *priv;
+    size_t priv_len;
+    const uint8_t *params; /* load params (EF ..) / install params (C9 .. [EF ..]) */
+    size_t params_len;
+    const uint8_t *token;
+    size_t token_len;
 };
 
 /*
@@ -156,7 +156,7 @@ struct ota_gp_install {
  * with a length), -EMSGSIZE (OTA_ERR_OVERSIZE: data over 255), -ENOSPC.
  */
 int ota_gp_install(const struct ota_gp_install *in, uint8_t *dst, size_t cap,
-		   struct ota_err *err) OTA_MUST_CHECK;
+                   struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * System parameters for INSTALL [for load] / [for install] (GP 2.2 11.5.2.3.7,
@@ -167,12 +167,12 @@ int ota_gp_install(const struct ota_gp_install *in, uint8_t *dst, size_t cap,
  * fields 0), -ENOSPC.
  */
 struct ota_gp_space {
-	uint32_t nv_code; /* C6 */
-	uint32_t v_data;  /* C7 */
-	uint32_t nv_data; /* C8 */
+    uint32_t nv_code; /* C6 */
+    uint32_t v_data;  /* C7 */
+    uint32_t nv_data; /* C8 */
 };
 int ota_gp_system_params(const struct ota_gp_space *s, uint8_t *dst, size_t cap,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Install parameters: C9 len app-specific params, then the optional system
@@ -181,7 +181,7 @@ int ota_gp_system_params(const struct ota_gp_space *s, uint8_t *dst, size_t cap,
  * require it. Returns the length, or -EINVAL, -EMSGSIZE, -ENOSPC.
  */
 int ota_gp_install_params(const uint8_t *app, size_t app_len, const uint8_t *sys, size_t sys_len,
-			  uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                          uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- LOAD (GP 2.2 11.6) ---- */
 
@@ -196,11 +196,11 @@ int ota_gp_install_params(const uint8_t *app, size_t app_len, const uint8_t *sys
  * an SMS after SCP80 overhead, or 255 - 8 (C-MAC) - padding under SCP02.
  */
 struct ota_gp_load {
-	const uint8_t *file;
-	size_t file_len;
-	const uint8_t *dap;
-	size_t dap_len;
-	size_t block_len;
+    const uint8_t *file;
+    size_t file_len;
+    const uint8_t *dap;
+    size_t dap_len;
+    size_t block_len;
 };
 
 /*
@@ -209,7 +209,7 @@ struct ota_gp_load {
  * over 0xFFFF, or more than 256 blocks, since P2 counts blocks in one octet).
  */
 int ota_gp_load_count(const struct ota_gp_load *l, size_t *n_blocks,
-		      struct ota_err *err) OTA_MUST_CHECK;
+                      struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * The i-th LOAD (0-based): 80 E8 P1 i Lc block, P1 80 on the last block
@@ -217,7 +217,7 @@ int ota_gp_load_count(const struct ota_gp_load *l, size_t *n_blocks,
  * ota_gp_load_count(), -EINVAL (OTA_ERR_ARG: i out of range), -ENOSPC.
  */
 int ota_gp_load_block(const struct ota_gp_load *l, size_t i, uint8_t *dst, size_t cap,
-		      struct ota_err *err) OTA_MUST_CHECK;
+                      struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- DELETE (GP 2.2 11.2) ---- */
 
@@ -228,7 +228,7 @@ int ota_gp_load_block(const struct ota_gp_load *l, size_t i, uint8_t *dst, size_
  * Returns the length, or -EINVAL (OTA_ERR_ARG), -EMSGSIZE, -ENOSPC.
  */
 int ota_gp_delete(const uint8_t *aid, size_t aid_len, bool related, const uint8_t *extra,
-		  size_t extra_len, uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                  size_t extra_len, uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- SET STATUS (GP 2.2 11.10) ---- */
 
@@ -246,7 +246,7 @@ int ota_gp_delete(const uint8_t *aid, size_t aid_len, bool related, const uint8_
  * Returns the length, or -EINVAL (OTA_ERR_ARG), -ENOSPC.
  */
 int ota_gp_set_status(uint8_t scope, uint8_t state, const uint8_t *aid, size_t aid_len,
-		      uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                      uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- PUT KEY (GP 2.2 11.8, AES per Amendment D) ---- */
 
@@ -273,8 +273,8 @@ int ota_gp_set_status(uint8_t scope, uint8_t state, const uint8_t *aid, size_t a
  * -EMSGSIZE, -ENOSPC. Clears its stack copies of key material.
  */
 int ota_gp_put_key(struct ota_crypto *c, uint8_t old_kvn, uint8_t new_kvn, uint8_t key_id,
-		   const struct ota_key *keys, size_t n_keys, const struct ota_key *dek,
-		   uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                   const struct ota_key *keys, size_t n_keys, const struct ota_key *dek,
+                   uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- STORE DATA (GP 2.2 11.11) ---- */
 
@@ -292,14 +292,14 @@ int ota_gp_put_key(struct ota_crypto *c, uint8_t old_kvn, uint8_t new_kvn, uint8
  * b7b6 = 10 or b5b4 = 11, or b3..b1 set), -EMSGSIZE (len > 255), -ENOSPC.
  */
 int ota_gp_store_data(uint8_t p1, uint8_t block, const uint8_t *data, size_t len, uint8_t *dst,
-		      size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                      size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Number of STORE DATA blocks for a payload cut at block_len (1..255).
  * -EINVAL for len 0 / bad block_len, -EMSGSIZE for more than 256 blocks.
  */
 int ota_gp_store_data_count(size_t len, size_t block_len, size_t *n_blocks,
-			    struct ota_err *err) OTA_MUST_CHECK;
+                            struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * The i-th STORE DATA of a payload cut at block_len: P1 = flags (without
@@ -308,17 +308,17 @@ int ota_gp_store_data_count(size_t len, size_t block_len, size_t *n_blocks,
  * flags say ENCRYPTED (every block separately if the application wants it).
  */
 int ota_gp_store_data_block(uint8_t flags, const uint8_t *payload, size_t len, size_t block_len,
-			    size_t i, uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                            size_t i, uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- GET STATUS (GP 2.2 11.4) ---- */
 
-#define OTA_GP_STATUS_ISD 0x80       /* P1: the ISD */
-#define OTA_GP_STATUS_APPS 0x40      /* applications and SSDs */
-#define OTA_GP_STATUS_ELF 0x20       /* executable load files */
-#define OTA_GP_STATUS_ELF_MOD 0x10   /* ELFs and their modules */
-#define OTA_GP_STATUS_LEGACY 0x00    /* P2 b2 0: legacy response */
-#define OTA_GP_STATUS_TLV 0x02       /* P2 b2 1: E3 TLV response */
-#define OTA_GP_STATUS_NEXT 0x01      /* P2 b1 1: next occurrence (after 6310) */
+#define OTA_GP_STATUS_ISD 0x80     /* P1: the ISD */
+#define OTA_GP_STATUS_APPS 0x40    /* applications and SSDs */
+#define OTA_GP_STATUS_ELF 0x20     /* executable load files */
+#define OTA_GP_STATUS_ELF_MOD 0x10 /* ELFs and their modules */
+#define OTA_GP_STATUS_LEGACY 0x00  /* P2 b2 0: legacy response */
+#define OTA_GP_STATUS_TLV 0x02     /* P2 b2 1: E3 TLV response */
+#define OTA_GP_STATUS_NEXT 0x01    /* P2 b1 1: next occurrence (after 6310) */
 
 /*
  * 80 F2 p1 p2 Lc 4F len aid [5C len tag_list] 00. aid is the search
@@ -328,29 +328,29 @@ int ota_gp_store_data_block(uint8_t flags, const uint8_t *payload, size_t len, s
  * with bits other than b2b1), -ENOSPC.
  */
 int ota_gp_get_status(uint8_t p1, uint8_t p2, const uint8_t *aid, size_t aid_len,
-		      const uint8_t *tag_list, size_t tag_list_len, uint8_t *dst, size_t cap,
-		      struct ota_err *err) OTA_MUST_CHECK;
+                      const uint8_t *tag_list, size_t tag_list_len, uint8_t *dst, size_t cap,
+                      struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * One entry of a GET STATUS response; every pointer borrows from the
  * response buffer. Fields absent in the response have length 0.
  */
 struct ota_gp_status_entry {
-	const uint8_t *aid; /* 4F / legacy AID */
-	size_t aid_len;
-	uint8_t lcs;        /* 9F70 / legacy life cycle state */
-	uint8_t priv[3];    /* C5 / legacy privileges */
-	size_t priv_len;    /* 0, 1 or 3 */
-	const uint8_t *version; /* CE: ELF version */
-	size_t version_len;
-	const uint8_t *elf_aid; /* C4: the ELF an application comes from */
-	size_t elf_aid_len;
-	const uint8_t *sd_aid;  /* CC: associated security domain */
-	size_t sd_aid_len;
-	size_t n_modules;       /* 84 TLVs / legacy module list */
-	const uint8_t *modules; /* raw module region, read with ota_gp_status_module() */
-	size_t modules_len;
-	bool modules_tlv;       /* modules region is 84 TLVs (else len|AID pairs) */
+    const uint8_t *aid; /* 4F / legacy AID */
+    size_t aid_len;
+    uint8_t lcs;            /* 9F70 / legacy life cycle state */
+    uint8_t priv[3];        /* C5 / legacy privileges */
+    size_t priv_len;        /* 0, 1 or 3 */
+    const uint8_t *version; /* CE: ELF version */
+    size_t version_len;
+    const uint8_t *elf_aid; /* C4: the ELF an application comes from */
+    size_t elf_aid_len;
+    const uint8_t *sd_aid; /* CC: associated security domain */
+    size_t sd_aid_len;
+    size_t n_modules;       /* 84 TLVs / legacy module list */
+    const uint8_t *modules; /* raw module region, read with ota_gp_status_module() */
+    size_t modules_len;
+    bool modules_tlv; /* modules region is 84 TLVs (else len|AID pairs) */
 };
 
 /*
@@ -364,7 +364,7 @@ struct ota_gp_status_entry {
  * Nothing is written on failure. Input is the response data without SW.
  */
 int ota_gp_status_parse_tlv(const uint8_t *p, size_t len, struct ota_gp_status_entry *entries,
-			    size_t cap, size_t *n_out, struct ota_err *err) OTA_MUST_CHECK;
+                            size_t cap, size_t *n_out, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Parse a legacy-format (P2 b2 = 0) response: {len AID | AID | LCS | priv}
@@ -373,8 +373,8 @@ int ota_gp_status_parse_tlv(const uint8_t *p, size_t len, struct ota_gp_status_e
  * outside 1..16).
  */
 int ota_gp_status_parse_legacy(const uint8_t *p, size_t len, uint8_t p1,
-			       struct ota_gp_status_entry *entries, size_t cap, size_t *n_out,
-			       struct ota_err *err) OTA_MUST_CHECK;
+                               struct ota_gp_status_entry *entries, size_t cap, size_t *n_out,
+                               struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * The i-th module AID of an entry from either parser. Returns 0, or
@@ -382,7 +382,7 @@ int ota_gp_status_parse_legacy(const uint8_t *p, size_t len, uint8_t p1,
  * region, so this does not fail otherwise.
  */
 int ota_gp_status_module(const struct ota_gp_status_entry *e, size_t i, const uint8_t **aid,
-			 size_t *aid_len, struct ota_err *err) OTA_MUST_CHECK;
+                         size_t *aid_len, struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- GET DATA, INITIALIZE UPDATE, EXTERNAL AUTHENTICATE ---- */
 
@@ -391,11 +391,11 @@ int ota_gp_get_data(uint16_t tag, uint8_t *dst, size_t cap, struct ota_err *err)
 
 /* 80 50 kvn 00 08 challenge(8) 00 (GP 2.2 E.5.1); kvn 00 = default key set. */
 int ota_gp_init_update(uint8_t kvn, const uint8_t host_challenge[8], uint8_t *dst, size_t cap,
-		       struct ota_err *err) OTA_MUST_CHECK;
+                       struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * 84 82 sl 00 10 cryptogram(8) C-MAC(8) (GP 2.2 E.5.2). The C-MAC is the
  * SCP02 layer's to compute. sl is 00, 01, 03, 11 or 13, else -EINVAL.
  */
 int ota_gp_ext_auth(uint8_t sl, const uint8_t host_cryptogram[8], const uint8_t mac[8],
-		    uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                    uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;

@@ -32,18 +32,18 @@
 #define OTA_PUSH_UD_MAX (7 + 2 + OTA_PUSH_SEID_MAX + OTA_PUSH_SERIAL_LEN)
 
 /* SMS parameters of a push (reference 1.2): ordinary MS-bound SMS, 8-bit data. */
-#define OTA_PUSH_TP_PID 0x00        /* TS 23.040 9.2.3.9: default, no interworking */
-#define OTA_PUSH_TP_DCS 0xF5        /* TS 23.038 4: 8-bit, message class 1 (ME) */
-#define OTA_PUSH_TP_DCS_PLAIN 0x04  /* TS 23.038 4: 8-bit, no class */
-#define OTA_PUSH_ESM_UDHI 0x40      /* SMPP esm_class: short_message starts with a UDH */
+#define OTA_PUSH_TP_PID 0x00       /* TS 23.040 9.2.3.9: default, no interworking */
+#define OTA_PUSH_TP_DCS 0xF5       /* TS 23.038 4: 8-bit, message class 1 (ME) */
+#define OTA_PUSH_TP_DCS_PLAIN 0x04 /* TS 23.038 4: 8-bit, no class */
+#define OTA_PUSH_ESM_UDHI 0x40     /* SMPP esm_class: short_message starts with a UDH */
 
 struct ota_push {
-	uint16_t dst_port;   /* the wallet's registered port */
-	uint16_t src_port;
-	bool ports8;         /* decode: the SMS used the 8-bit port IE; encode ignores it */
-	uint8_t seid_len;    /* 1..OTA_PUSH_SEID_MAX */
-	uint8_t seid[OTA_PUSH_SEID_MAX];
-	uint8_t serial[OTA_PUSH_SERIAL_LEN];
+    uint16_t dst_port; /* the wallet's registered port */
+    uint16_t src_port;
+    bool ports8;      /* decode: the SMS used the 8-bit port IE; encode ignores it */
+    uint8_t seid_len; /* 1..OTA_PUSH_SEID_MAX */
+    uint8_t seid[OTA_PUSH_SEID_MAX];
+    uint8_t serial[OTA_PUSH_SERIAL_LEN];
 };
 
 /*
@@ -59,7 +59,7 @@ void ota_push_sms_params(uint8_t *pid, uint8_t *dcs);
  * Nothing is allocated; dst is untouched on failure.
  */
 int ota_push_encode(const struct ota_push *p, uint8_t *dst, size_t cap,
-		    struct ota_err *err) OTA_MUST_CHECK;
+                    struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Parse a push SMS user data (starting with the UDH). Returns 0 or a
@@ -70,4 +70,4 @@ int ota_push_encode(const struct ota_push *p, uint8_t *dst, size_t cap,
  * (octets after the serial). *p is untouched on failure.
  */
 int ota_push_decode(const uint8_t *ud, size_t len, struct ota_push *p,
-		    struct ota_err *err) OTA_MUST_CHECK;
+                    struct ota_err *err) OTA_MUST_CHECK;

@@ -48,10 +48,10 @@
 
 /* One TLV found in a buffer; value points into that buffer (borrowed). */
 struct ota_rapdu_tlv {
-	uint16_t tag;         /* 1-octet tags as 00xx, 2-octet tags as xxyy */
-	const uint8_t *value; /* NULL when len == 0 */
-	size_t len;           /* value length */
-	size_t size;          /* tag + length + value octets */
+    uint16_t tag;         /* 1-octet tags as 00xx, 2-octet tags as xxyy */
+    const uint8_t *value; /* NULL when len == 0 */
+    size_t len;           /* value length */
+    size_t size;          /* tag + length + value octets */
 };
 
 /*
@@ -64,7 +64,7 @@ struct ota_rapdu_tlv {
  * length field of 4 or more octets). *t is set only on success.
  */
 int ota_rapdu_tlv_get(const uint8_t *p, size_t len, bool nested, struct ota_rapdu_tlv *t,
-		      struct ota_err *err) OTA_MUST_CHECK;
+                      struct ota_err *err) OTA_MUST_CHECK;
 
 /* Octets of tag + length header for (tag, vlen); 0 when vlen > 0xFFFF. Can't fail. */
 size_t ota_rapdu_tlv_hdr_len(uint16_t tag, size_t vlen);
@@ -77,15 +77,15 @@ size_t ota_rapdu_tlv_hdr_len(uint16_t tag, size_t vlen);
  * (OTA_ERR_NOSPACE).
  */
 int ota_rapdu_tlv_put(uint16_t tag, const uint8_t *value, size_t vlen, uint8_t *dst, size_t cap,
-		      struct ota_err *err) OTA_MUST_CHECK;
+                      struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- formats ---- */
 
 enum ota_rapdu_format {
-	OTA_RAPDU_COMPACT = 0,
-	OTA_RAPDU_EXPANDED_DEF = 1,   /* AA / AB */
-	OTA_RAPDU_EXPANDED_INDEF = 2, /* AE / AF */
-	OTA_RAPDU_FORMAT__COUNT
+    OTA_RAPDU_COMPACT = 0,
+    OTA_RAPDU_EXPANDED_DEF = 1,   /* AA / AB */
+    OTA_RAPDU_EXPANDED_INDEF = 2, /* AE / AF */
+    OTA_RAPDU_FORMAT__COUNT
 };
 
 /* "compact", "expanded-definite", "expanded-indefinite"; never NULL. */
@@ -98,7 +98,7 @@ const char *ota_rapdu_format_name(enum ota_rapdu_format f);
  * (OTA_ERR_TRUNCATED) for empty input.
  */
 int ota_rapdu_cmd_format(const uint8_t *p, size_t len, enum ota_rapdu_format *fmt,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Same for PoR additional data: AB / AF start an expanded response, anything
@@ -107,7 +107,7 @@ int ota_rapdu_cmd_format(const uint8_t *p, size_t len, enum ota_rapdu_format *fm
  * command that was sent; this is for data of unknown origin.
  */
 int ota_rapdu_rsp_format(const uint8_t *p, size_t len, enum ota_rapdu_format *fmt,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- compact format (TS 102 226 5.1) ---- */
 
@@ -138,7 +138,7 @@ bool ota_rapdu_is_case2(uint8_t cla, uint8_t ins, uint8_t p1);
  * (OTA_ERR_ARG also for n == 0 or lc with NULL data), -ENOSPC (OTA_ERR_NOSPACE).
  */
 int ota_rapdu_compact_build(const struct ota_apdu *apdus, size_t n, uint8_t *dst, size_t cap,
-			    struct ota_err *err) OTA_MUST_CHECK;
+                            struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Split a compact script into at most n_cap commands, using
@@ -151,14 +151,14 @@ int ota_rapdu_compact_build(const struct ota_apdu *apdus, size_t n, uint8_t *dst
  * written).
  */
 int ota_rapdu_compact_split(const uint8_t *p, size_t len, struct ota_apdu *apdus, size_t n_cap,
-			    size_t *n_out, struct ota_err *err) OTA_MUST_CHECK;
+                            size_t *n_out, struct ota_err *err) OTA_MUST_CHECK;
 
 /* Compact response (TS 102 226 5.1.2); data borrowed from the parsed buffer. */
 struct ota_rapdu_compact_rsp {
-	uint8_t n_executed;  /* number of commands executed */
-	uint16_t sw;         /* SW1 SW2 of the last executed command */
-	const uint8_t *data; /* response data of the last command, NULL if none */
-	size_t data_len;
+    uint8_t n_executed;  /* number of commands executed */
+    uint16_t sw;         /* SW1 SW2 of the last executed command */
+    const uint8_t *data; /* response data of the last command, NULL if none */
+    size_t data_len;
 };
 
 /*
@@ -166,14 +166,14 @@ struct ota_rapdu_compact_rsp {
  * (OTA_ERR_TRUNCATED: fewer than the 3 octets count + SW).
  */
 int ota_rapdu_compact_rsp_parse(const uint8_t *p, size_t len, struct ota_rapdu_compact_rsp *r,
-				struct ota_err *err) OTA_MUST_CHECK;
+                                struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Write a compact response (for the simulated card). Returns its length, or
  * -EINVAL (OTA_ERR_ARG: data_len > 0 with NULL data), -ENOSPC (OTA_ERR_NOSPACE).
  */
 int ota_rapdu_compact_rsp_build(const struct ota_rapdu_compact_rsp *r, uint8_t *dst, size_t cap,
-				struct ota_err *err) OTA_MUST_CHECK;
+                                struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * True when the script ran to the end: n_executed == n_sent and the last SW
@@ -189,10 +189,10 @@ bool ota_rapdu_compact_rsp_ok(const struct ota_rapdu_compact_rsp *r, size_t n_se
  * Le); for 81 / 82 / 83 the raw value (borrowed).
  */
 struct ota_rapdu_cmd_tlv {
-	uint8_t tag;
-	struct ota_apdu apdu;
-	const uint8_t *value;
-	size_t len;
+    uint8_t tag;
+    struct ota_apdu apdu;
+    const uint8_t *value;
+    size_t len;
 };
 
 /*
@@ -202,11 +202,11 @@ struct ota_rapdu_cmd_tlv {
  * or the template over 0xFFFF), -ENOSPC (OTA_ERR_NOSPACE).
  */
 int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool indefinite,
-			    uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                            uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* Convenience: a template of C-APDU TLVs only. Same returns. */
 int ota_rapdu_exp_cmd_build_apdus(const struct ota_apdu *apdus, size_t n, bool indefinite,
-				  uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                                  uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Parse a Command Scripting template into at most n_cap TLVs (C-APDUs split
@@ -219,30 +219,30 @@ int ota_rapdu_exp_cmd_build_apdus(const struct ota_apdu *apdus, size_t n, bool i
  * Nothing is written on failure.
  */
 int ota_rapdu_exp_cmd_parse(const uint8_t *p, size_t len, struct ota_rapdu_cmd_tlv *tlvs,
-			    size_t n_cap, size_t *n_out, bool *indefinite,
-			    struct ota_err *err) OTA_MUST_CHECK;
+                            size_t n_cap, size_t *n_out, bool *indefinite,
+                            struct ota_err *err) OTA_MUST_CHECK;
 
 /* One R-APDU of an expanded response: data borrowed, SW separate. */
 struct ota_rapdu_rapdu {
-	const uint8_t *data; /* NULL when data_len == 0 */
-	size_t data_len;
-	uint16_t sw;
+    const uint8_t *data; /* NULL when data_len == 0 */
+    size_t data_len;
+    uint16_t sw;
 };
 
 /* The non-R-APDU contents of a Response Scripting template. */
 struct ota_rapdu_exp_rsp {
-	bool indefinite;        /* AF rather than AB */
-	bool has_n_executed;    /* TLV 80 present */
-	uint16_t n_executed;    /* executed command TLVs: BER integer of 1-2 octets; a
-				 * 1-octet 80..FF is taken unsigned, as a count is never
-				 * negative (lenient reading, 8825-1 would say negative) */
-	size_t n_rapdus;        /* R-APDU TLVs (23) in order */
-	bool has_bad_format;    /* TLV 90: 01 unknown tag, 02 wrong length, 03 length not found */
-	uint8_t bad_format;
-	bool has_immediate_rsp; /* TLV 81: 01 suspension error */
-	uint8_t immediate_rsp;
-	bool has_chaining_rsp;  /* TLV 83: script chaining error */
-	uint8_t chaining_rsp;
+    bool indefinite;     /* AF rather than AB */
+    bool has_n_executed; /* TLV 80 present */
+    uint16_t n_executed; /* executed command TLVs: BER integer of 1-2 octets; a
+                          * 1-octet 80..FF is taken unsigned, as a count is never
+                          * negative (lenient reading, 8825-1 would say negative) */
+    size_t n_rapdus;     /* R-APDU TLVs (23) in order */
+    bool has_bad_format; /* TLV 90: 01 unknown tag, 02 wrong length, 03 length not found */
+    uint8_t bad_format;
+    bool has_immediate_rsp; /* TLV 81: 01 suspension error */
+    uint8_t immediate_rsp;
+    bool has_chaining_rsp; /* TLV 83: script chaining error */
+    uint8_t chaining_rsp;
 };
 
 /*
@@ -256,8 +256,8 @@ struct ota_rapdu_exp_rsp {
  * R-APDUs than cap). Nothing is written on failure.
  */
 int ota_rapdu_exp_rsp_parse(const uint8_t *p, size_t len, struct ota_rapdu_exp_rsp *r,
-			    struct ota_rapdu_rapdu *rapdus, size_t cap,
-			    struct ota_err *err) OTA_MUST_CHECK;
+                            struct ota_rapdu_rapdu *rapdus, size_t cap,
+                            struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Write a Response Scripting template (simulated card, fuzz round trips) in
@@ -266,7 +266,7 @@ int ota_rapdu_exp_rsp_parse(const uint8_t *p, size_t len, struct ota_rapdu_exp_r
  * n_executed > 7FFF, a value or the template over 0xFFFF), -ENOSPC.
  */
 int ota_rapdu_exp_rsp_build(const struct ota_rapdu_exp_rsp *r, const struct ota_rapdu_rapdu *rapdus,
-			    uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                            uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * True when an expanded script ran to the end: no 81/83/90 error TLV, as
@@ -277,4 +277,4 @@ int ota_rapdu_exp_rsp_build(const struct ota_rapdu_exp_rsp *r, const struct ota_
  * Can't fail.
  */
 bool ota_rapdu_exp_rsp_ok(const struct ota_rapdu_exp_rsp *r, const struct ota_rapdu_rapdu *rapdus,
-			  size_t n_sent);
+                          size_t n_sent);

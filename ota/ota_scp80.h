@@ -38,42 +38,42 @@
 
 /* SPI first octet b2b1 / second octet b4b3 (TS 102 225 5.1.1). */
 enum ota_scp80_integrity {
-	OTA_SCP80_INTEGRITY_NONE = 0,
-	OTA_SCP80_INTEGRITY_RC = 1, /* redundancy check (CRC) */
-	OTA_SCP80_INTEGRITY_CC = 2, /* cryptographic checksum */
-	OTA_SCP80_INTEGRITY_DS = 3, /* digital signature: decoded, never processed */
+    OTA_SCP80_INTEGRITY_NONE = 0,
+    OTA_SCP80_INTEGRITY_RC = 1, /* redundancy check (CRC) */
+    OTA_SCP80_INTEGRITY_CC = 2, /* cryptographic checksum */
+    OTA_SCP80_INTEGRITY_DS = 3, /* digital signature: decoded, never processed */
 };
 
 /* SPI first octet b5b4 (TS 102 225 5.1.1). */
 enum ota_scp80_cntr_mode {
-	OTA_SCP80_CNTR_NONE = 0,    /* no counter available (CNTR still sent) */
-	OTA_SCP80_CNTR_NOCHECK = 1, /* counter present, not checked */
-	OTA_SCP80_CNTR_HIGHER = 2,  /* process only if CNTR > stored */
-	OTA_SCP80_CNTR_PLUS1 = 3,   /* process only if CNTR = stored + 1 */
+    OTA_SCP80_CNTR_NONE = 0,    /* no counter available (CNTR still sent) */
+    OTA_SCP80_CNTR_NOCHECK = 1, /* counter present, not checked */
+    OTA_SCP80_CNTR_HIGHER = 2,  /* process only if CNTR > stored */
+    OTA_SCP80_CNTR_PLUS1 = 3,   /* process only if CNTR = stored + 1 */
 };
 
 /* SPI second octet b2b1; 11 is reserved and refused. */
 enum ota_scp80_por_req {
-	OTA_SCP80_POR_NONE = 0,
-	OTA_SCP80_POR_ALWAYS = 1,
-	OTA_SCP80_POR_ON_ERROR = 2,
+    OTA_SCP80_POR_NONE = 0,
+    OTA_SCP80_POR_ALWAYS = 1,
+    OTA_SCP80_POR_ON_ERROR = 2,
 };
 
 /* SPI second octet b6 (TS 31.115 4.4). */
 enum ota_scp80_por_via {
-	OTA_SCP80_POR_VIA_DELIVER_REPORT = 0,
-	OTA_SCP80_POR_VIA_SMS_SUBMIT = 1,
+    OTA_SCP80_POR_VIA_DELIVER_REPORT = 0,
+    OTA_SCP80_POR_VIA_SMS_SUBMIT = 1,
 };
 
 /* The two SPI octets, decoded. */
 struct ota_scp80_spi {
-	enum ota_scp80_integrity integrity;
-	bool ciphered;
-	enum ota_scp80_cntr_mode cntr_mode;
-	enum ota_scp80_por_req por;
-	enum ota_scp80_integrity por_integrity;
-	bool por_ciphered;
-	enum ota_scp80_por_via por_via;
+    enum ota_scp80_integrity integrity;
+    bool ciphered;
+    enum ota_scp80_cntr_mode cntr_mode;
+    enum ota_scp80_por_req por;
+    enum ota_scp80_integrity por_integrity;
+    bool por_ciphered;
+    enum ota_scp80_por_via por_via;
 };
 
 /*
@@ -81,42 +81,42 @@ struct ota_scp80_spi {
  * (b2b1 = 00) means "agreed beforehand": the key the caller passes decides.
  */
 enum ota_scp80_alg {
-	OTA_SCP80_ALG_IMPLICIT = 0,
-	OTA_SCP80_ALG_DES_CBC = 1,       /* KIc 01 / b4b3 00 */
-	OTA_SCP80_ALG_3DES2_CBC = 2,     /* KIc 01 / 01 */
-	OTA_SCP80_ALG_3DES3_CBC = 3,     /* KIc 01 / 10 */
-	OTA_SCP80_ALG_DES_ECB = 4,       /* KIc 01 / 11 */
-	OTA_SCP80_ALG_AES_CBC = 5,       /* KIc 10 / 00, key length from the key */
-	OTA_SCP80_ALG_DES_CBC_MAC = 6,   /* KID (CC) 01 / 00 */
-	OTA_SCP80_ALG_3DES2_CBC_MAC = 7, /* KID (CC) 01 / 01 */
-	OTA_SCP80_ALG_3DES3_CBC_MAC = 8, /* KID (CC) 01 / 10 */
-	OTA_SCP80_ALG_AES_CMAC = 9,      /* KID (CC) 10 / 00, CC = leftmost 4 or 8 */
-	OTA_SCP80_ALG_CRC16 = 10,        /* KID (RC) 01 / 00, 2 octets */
-	OTA_SCP80_ALG_CRC32 = 11,        /* KID (RC) 01 / 01, 4 octets */
+    OTA_SCP80_ALG_IMPLICIT = 0,
+    OTA_SCP80_ALG_DES_CBC = 1,       /* KIc 01 / b4b3 00 */
+    OTA_SCP80_ALG_3DES2_CBC = 2,     /* KIc 01 / 01 */
+    OTA_SCP80_ALG_3DES3_CBC = 3,     /* KIc 01 / 10 */
+    OTA_SCP80_ALG_DES_ECB = 4,       /* KIc 01 / 11 */
+    OTA_SCP80_ALG_AES_CBC = 5,       /* KIc 10 / 00, key length from the key */
+    OTA_SCP80_ALG_DES_CBC_MAC = 6,   /* KID (CC) 01 / 00 */
+    OTA_SCP80_ALG_3DES2_CBC_MAC = 7, /* KID (CC) 01 / 01 */
+    OTA_SCP80_ALG_3DES3_CBC_MAC = 8, /* KID (CC) 01 / 10 */
+    OTA_SCP80_ALG_AES_CMAC = 9,      /* KID (CC) 10 / 00, CC = leftmost 4 or 8 */
+    OTA_SCP80_ALG_CRC16 = 10,        /* KID (RC) 01 / 00, 2 octets */
+    OTA_SCP80_ALG_CRC32 = 11,        /* KID (RC) 01 / 01, 4 octets */
 };
 
 /* Response status of the PoR (TS 102 225 table 5.5, TS 31.115 for 0B/0C). */
 enum ota_scp80_por_status {
-	OTA_SCP80_ST_OK = 0x00,
-	OTA_SCP80_ST_RC_CC_DS_FAILED = 0x01,
-	OTA_SCP80_ST_CNTR_LOW = 0x02,
-	OTA_SCP80_ST_CNTR_HIGH = 0x03,
-	OTA_SCP80_ST_CNTR_BLOCKED = 0x04,
-	OTA_SCP80_ST_CIPHERING_ERROR = 0x05,
-	OTA_SCP80_ST_UNIDENTIFIED_SECURITY = 0x06,
-	OTA_SCP80_ST_INSUFFICIENT_MEMORY = 0x07,
-	OTA_SCP80_ST_MORE_TIME = 0x08,
-	OTA_SCP80_ST_TAR_UNKNOWN = 0x09,
-	OTA_SCP80_ST_INSUFFICIENT_SECURITY = 0x0A,
-	OTA_SCP80_ST_VIA_SMS_SUBMIT = 0x0B,
-	OTA_SCP80_ST_VIA_USSD = 0x0C,
-	/* 0x0D..0xFF reserved: stored as received, named "reserved" */
+    OTA_SCP80_ST_OK = 0x00,
+    OTA_SCP80_ST_RC_CC_DS_FAILED = 0x01,
+    OTA_SCP80_ST_CNTR_LOW = 0x02,
+    OTA_SCP80_ST_CNTR_HIGH = 0x03,
+    OTA_SCP80_ST_CNTR_BLOCKED = 0x04,
+    OTA_SCP80_ST_CIPHERING_ERROR = 0x05,
+    OTA_SCP80_ST_UNIDENTIFIED_SECURITY = 0x06,
+    OTA_SCP80_ST_INSUFFICIENT_MEMORY = 0x07,
+    OTA_SCP80_ST_MORE_TIME = 0x08,
+    OTA_SCP80_ST_TAR_UNKNOWN = 0x09,
+    OTA_SCP80_ST_INSUFFICIENT_SECURITY = 0x0A,
+    OTA_SCP80_ST_VIA_SMS_SUBMIT = 0x0B,
+    OTA_SCP80_ST_VIA_USSD = 0x0C,
+    /* 0x0D..0xFF reserved: stored as received, named "reserved" */
 };
 
 /* Whether a received RC/CC was present and checked. A mismatch is an error, not a state. */
 enum ota_scp80_cc_state {
-	OTA_SCP80_CC_ABSENT = 0,
-	OTA_SCP80_CC_VALID = 1,
+    OTA_SCP80_CC_ABSENT = 0,
+    OTA_SCP80_CC_VALID = 1,
 };
 
 /* Name tables; never NULL ("unknown" / "reserved" for values out of range). */
@@ -135,14 +135,14 @@ const char *ota_scp80_cc_state_name(enum ota_scp80_cc_state v);
  * *out is set only on success.
  */
 int ota_scp80_spi_decode(const uint8_t *p, size_t len, struct ota_scp80_spi *out,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Encode *spi into dst[0..1]. Returns 2, -EINVAL (OTA_ERR_ARG: a field out of
  * its enum) or -ENOSPC (OTA_ERR_NOSPACE). dst is untouched on failure.
  */
 int ota_scp80_spi_encode(const struct ota_scp80_spi *spi, uint8_t *dst, size_t cap,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * KIc octet (TS 102 225 5.1.2): *kvn gets b8..b5, *alg the algorithm.
@@ -151,7 +151,7 @@ int ota_scp80_spi_encode(const struct ota_scp80_spi *spi, uint8_t *dst, size_t c
  * success; either pointer may be NULL.
  */
 int ota_scp80_kic_decode(uint8_t kic, uint8_t *kvn, enum ota_scp80_alg *alg,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * KID octet (TS 102 225 5.1.3), read according to the integrity the SPI
@@ -160,7 +160,7 @@ int ota_scp80_kic_decode(uint8_t kic, uint8_t *kvn, enum ota_scp80_alg *alg,
  * (OTA_ERR_VALUE: reserved b4b3 / family). Outputs set only on success.
  */
 int ota_scp80_kid_decode(uint8_t kid, enum ota_scp80_integrity integrity, uint8_t *kvn,
-			 enum ota_scp80_alg *alg, struct ota_err *err) OTA_MUST_CHECK;
+                         enum ota_scp80_alg *alg, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Build a KIc or KID octet from a KVN (0..15) and an algorithm. Returns the
@@ -171,12 +171,12 @@ int ota_scp80_keyid_encode(uint8_t kvn, enum ota_scp80_alg alg, struct ota_err *
 
 /* What a command packet announces besides its data (gateway and card side). */
 struct ota_scp80_cmd {
-	struct ota_scp80_spi spi;
-	uint8_t kic; /* coded KIc octet */
-	uint8_t kid; /* coded KID octet */
-	uint8_t tar[3];
-	uint64_t cntr;  /* 40 bits; sent as given even in counter mode 00 */
-	uint8_t cc_len; /* AES-CMAC: 4 or 8 (0 = 8); DES CBC-MAC: 0 or 8; RC: ignored */
+    struct ota_scp80_spi spi;
+    uint8_t kic; /* coded KIc octet */
+    uint8_t kid; /* coded KID octet */
+    uint8_t tar[3];
+    uint64_t cntr;  /* 40 bits; sent as given even in counter mode 00 */
+    uint8_t cc_len; /* AES-CMAC: 4 or 8 (0 = 8); DES CBC-MAC: 0 or 8; RC: ignored */
 };
 
 /*
@@ -186,8 +186,8 @@ struct ota_scp80_cmd {
  * (OTA_ERR_KEY otherwise).
  */
 struct ota_scp80_keys {
-	const struct ota_key *kic;
-	const struct ota_key *kid;
+    const struct ota_key *kic;
+    const struct ota_key *kid;
 };
 
 /*
@@ -197,14 +197,14 @@ struct ota_scp80_keys {
  * ciphering) is copied there and plain_len set.
  */
 struct ota_scp80_cmd_info {
-	uint16_t cpl;
-	uint8_t chl;
-	uint8_t pcntr;
-	uint8_t cc_len;
-	uint8_t cc[OTA_SCP80_CC_MAX];
-	uint8_t *plain;
-	size_t plain_cap;
-	size_t plain_len;
+    uint16_t cpl;
+    uint8_t chl;
+    uint8_t pcntr;
+    uint8_t cc_len;
+    uint8_t cc[OTA_SCP80_CC_MAX];
+    uint8_t *plain;
+    size_t plain_cap;
+    size_t plain_len;
 };
 
 /*
@@ -213,7 +213,7 @@ struct ota_scp80_cmd_info {
  * crypto. Returns 0 or a negative errno.
  */
 int ota_scp80_cmd_len(const struct ota_scp80_cmd *cmd, const struct ota_scp80_keys *keys,
-		      size_t data_len, size_t *out_len, struct ota_err *err) OTA_MUST_CHECK;
+                      size_t data_len, size_t *out_len, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Encode a command packet (TS 102 225 5.1, TS 31.115 4.2) from CPL onwards:
@@ -230,9 +230,9 @@ int ota_scp80_cmd_len(const struct ota_scp80_cmd *cmd, const struct ota_scp80_ke
  * OpenSSL failure dst[0..cap) is wiped.
  */
 int ota_scp80_cmd_encode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
-			 const struct ota_scp80_keys *keys, const uint8_t *data, size_t data_len,
-			 uint8_t *dst, size_t cap, struct ota_scp80_cmd_info *info,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         const struct ota_scp80_keys *keys, const uint8_t *data, size_t data_len,
+                         uint8_t *dst, size_t cap, struct ota_scp80_cmd_info *info,
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * As ota_scp80_cmd_encode(), but writes the single-SMS user data: UDH
@@ -241,19 +241,19 @@ int ota_scp80_cmd_encode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
  * ota/concat.c). Returns the user data length.
  */
 int ota_scp80_cmd_encode_sms(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
-			     const struct ota_scp80_keys *keys, const uint8_t *data,
-			     size_t data_len, uint8_t *dst, size_t cap,
-			     struct ota_scp80_cmd_info *info, struct ota_err *err) OTA_MUST_CHECK;
+                             const struct ota_scp80_keys *keys, const uint8_t *data,
+                             size_t data_len, uint8_t *dst, size_t cap,
+                             struct ota_scp80_cmd_info *info, struct ota_err *err) OTA_MUST_CHECK;
 
 /* The clear header of a received command packet (CPL..TAR). */
 struct ota_scp80_cmd_hdr {
-	uint16_t cpl;
-	uint8_t chl;
-	uint8_t spi_raw[2];
-	struct ota_scp80_spi spi;
-	uint8_t kic;
-	uint8_t kid;
-	uint8_t tar[3];
+    uint16_t cpl;
+    uint8_t chl;
+    uint8_t spi_raw[2];
+    struct ota_scp80_spi spi;
+    uint8_t kic;
+    uint8_t kid;
+    uint8_t tar[3];
 };
 
 /*
@@ -263,17 +263,17 @@ struct ota_scp80_cmd_hdr {
  * OTA_ERR_VALUE, -EMSGSIZE (OTA_ERR_OVERSIZE).
  */
 int ota_scp80_cmd_peek(const uint8_t *p, size_t len, struct ota_scp80_cmd_hdr *out,
-		       struct ota_err *err) OTA_MUST_CHECK;
+                       struct ota_err *err) OTA_MUST_CHECK;
 
 /* A received, verified command packet. data points into the caller's work buffer. */
 struct ota_scp80_cmd_rx {
-	struct ota_scp80_cmd_hdr hdr;
-	uint64_t cntr;
-	uint8_t pcntr;
-	uint8_t cc_len;
-	uint8_t cc[OTA_SCP80_CC_MAX];
-	const uint8_t *data;
-	size_t data_len;
+    struct ota_scp80_cmd_hdr hdr;
+    uint64_t cntr;
+    uint8_t pcntr;
+    uint8_t cc_len;
+    uint8_t cc[OTA_SCP80_CC_MAX];
+    const uint8_t *data;
+    size_t data_len;
 };
 
 /*
@@ -290,8 +290,8 @@ struct ota_scp80_cmd_rx {
  * deciphering wipes work[0..len).
  */
 int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys, const uint8_t *p,
-			 size_t len, uint8_t *work, size_t work_cap, struct ota_scp80_cmd_rx *out,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         size_t len, uint8_t *work, size_t work_cap, struct ota_scp80_cmd_rx *out,
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Card side counter rule of TS 102 225 5.1.1: given the SPI counter mode,
@@ -303,7 +303,7 @@ int ota_scp80_cmd_decode(struct ota_crypto *c, const struct ota_scp80_keys *keys
  * a counter above 40 bits, unknown mode).
  */
 int ota_scp80_cntr_check(enum ota_scp80_cntr_mode mode, uint64_t stored, uint64_t received,
-			 enum ota_scp80_por_status *status, struct ota_err *err) OTA_MUST_CHECK;
+                         enum ota_scp80_por_status *status, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Card side: encode the PoR for *cmd (TAR and counter repeated from it):
@@ -315,32 +315,32 @@ int ota_scp80_cntr_check(enum ota_scp80_cntr_mode mode, uint64_t stored, uint64_
  * packet length or a negative errno as ota_scp80_cmd_encode().
  */
 int ota_scp80_por_encode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
-			 const struct ota_scp80_keys *keys, bool protect, uint8_t status,
-			 const uint8_t *data, size_t data_len, uint8_t *dst, size_t cap,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         const struct ota_scp80_keys *keys, bool protect, uint8_t status,
+                         const uint8_t *data, size_t data_len, uint8_t *dst, size_t cap,
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /* As ota_scp80_por_encode(), preceded by the UDH 02 71 00; returns the UD length. */
 int ota_scp80_por_encode_sms(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
-			     const struct ota_scp80_keys *keys, bool protect, uint8_t status,
-			     const uint8_t *data, size_t data_len, uint8_t *dst, size_t cap,
-			     struct ota_err *err) OTA_MUST_CHECK;
+                             const struct ota_scp80_keys *keys, bool protect, uint8_t status,
+                             const uint8_t *data, size_t data_len, uint8_t *dst, size_t cap,
+                             struct ota_err *err) OTA_MUST_CHECK;
 
 /* A decoded PoR. data points into the caller's work buffer. */
 struct ota_scp80_por {
-	uint16_t rpl;
-	uint8_t rhl;
-	uint8_t tar[3];
-	uint64_t cntr;
-	uint8_t pcntr;
-	uint8_t status; /* enum ota_scp80_por_status, or reserved */
-	uint8_t cc_len; /* from RHL */
-	uint8_t cc[OTA_SCP80_CC_MAX];
-	enum ota_scp80_cc_state cc_state;
-	bool deciphered;
-	/* The SPI asked for RC/CC and/or ciphering and the PoR carries none. */
-	bool protection_missing;
-	const uint8_t *data; /* additional response data */
-	size_t data_len;
+    uint16_t rpl;
+    uint8_t rhl;
+    uint8_t tar[3];
+    uint64_t cntr;
+    uint8_t pcntr;
+    uint8_t status; /* enum ota_scp80_por_status, or reserved */
+    uint8_t cc_len; /* from RHL */
+    uint8_t cc[OTA_SCP80_CC_MAX];
+    enum ota_scp80_cc_state cc_state;
+    bool deciphered;
+    /* The SPI asked for RC/CC and/or ciphering and the PoR carries none. */
+    bool protection_missing;
+    const uint8_t *data; /* additional response data */
+    size_t data_len;
 };
 
 /* Work buffer a PoR of len octets needs: the CC input is rebuilt there. */
@@ -363,9 +363,9 @@ struct ota_scp80_por {
  * -ENOSPC (work too small) or -EIO. *out is set only on success.
  */
 int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
-			 const struct ota_scp80_keys *keys, const uint8_t *p, size_t len,
-			 uint8_t *work, size_t work_cap, struct ota_scp80_por *out,
-			 struct ota_err *err) OTA_MUST_CHECK;
+                         const struct ota_scp80_keys *keys, const uint8_t *p, size_t len,
+                         uint8_t *work, size_t work_cap, struct ota_scp80_por *out,
+                         struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * As ota_scp80_por_decode() for SMS user data: UDHL, IEs (one of them the
@@ -375,9 +375,9 @@ int ota_scp80_por_decode(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
  * has it (TS 31.115 4.4).
  */
 int ota_scp80_por_decode_sms(struct ota_crypto *c, const struct ota_scp80_cmd *cmd,
-			     const struct ota_scp80_keys *keys, const uint8_t *ud, size_t len,
-			     uint8_t *work, size_t work_cap, struct ota_scp80_por *out,
-			     struct ota_err *err) OTA_MUST_CHECK;
+                             const struct ota_scp80_keys *keys, const uint8_t *ud, size_t len,
+                             uint8_t *work, size_t work_cap, struct ota_scp80_por *out,
+                             struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Does *por answer the command sent with tar and cntr? Returns 0, or
@@ -385,4 +385,4 @@ int ota_scp80_por_decode_sms(struct ota_crypto *c, const struct ota_scp80_cmd *c
  * command's counter, TS 102 225 5.2). Cannot fail otherwise.
  */
 int ota_scp80_por_match(const struct ota_scp80_por *por, const uint8_t tar[3], uint64_t cntr,
-			struct ota_err *err) OTA_MUST_CHECK;
+                        struct ota_err *err) OTA_MUST_CHECK;

@@ -23,12 +23,12 @@
  * 70/71 from TS 31.115 4.2/4.4). Any other IEI is carried through untouched.
  */
 enum ota_iei {
-	OTA_IEI_CONCAT8 = 0x00,  /* 9.2.3.24.1: ref(1) total(1) seq(1) */
-	OTA_IEI_PORT8 = 0x04,    /* 9.2.3.24.3: dst(1) src(1) */
-	OTA_IEI_PORT16 = 0x05,   /* 9.2.3.24.4: dst(2) src(2), big-endian */
-	OTA_IEI_CONCAT16 = 0x08, /* 9.2.3.24.8: ref(2) total(1) seq(1) */
-	OTA_IEI_CPI = 0x70,      /* TS 31.115 4.2: command packet identifier, length 0 */
-	OTA_IEI_RPI = 0x71,      /* TS 31.115 4.4: response packet identifier, length 0 */
+    OTA_IEI_CONCAT8 = 0x00,  /* 9.2.3.24.1: ref(1) total(1) seq(1) */
+    OTA_IEI_PORT8 = 0x04,    /* 9.2.3.24.3: dst(1) src(1) */
+    OTA_IEI_PORT16 = 0x05,   /* 9.2.3.24.4: dst(2) src(2), big-endian */
+    OTA_IEI_CONCAT16 = 0x08, /* 9.2.3.24.8: ref(2) total(1) seq(1) */
+    OTA_IEI_CPI = 0x70,      /* TS 31.115 4.2: command packet identifier, length 0 */
+    OTA_IEI_RPI = 0x71,      /* TS 31.115 4.4: response packet identifier, length 0 */
 };
 
 /* Name of an IEI ("concat8", "port16", "cpi", ...) or "unknown"; never NULL. */
@@ -36,18 +36,18 @@ const char *ota_iei_name(unsigned iei);
 
 /* One information element. val is borrowed (points into the parsed input). */
 struct ota_udh_ie {
-	uint8_t iei;
-	uint8_t len;
-	const uint8_t *val; /* may be NULL when len == 0 */
+    uint8_t iei;
+    uint8_t len;
+    const uint8_t *val; /* may be NULL when len == 0 */
 };
 
 /* A parsed UDH: the IEs in wire order and the payload after the UDH. */
 struct ota_udh {
-	uint8_t udhl;
-	uint8_t n_ies;
-	struct ota_udh_ie ies[OTA_UDH_MAX_IES];
-	const uint8_t *payload; /* borrowed, right after the UDH */
-	size_t payload_len;
+    uint8_t udhl;
+    uint8_t n_ies;
+    struct ota_udh_ie ies[OTA_UDH_MAX_IES];
+    const uint8_t *payload; /* borrowed, right after the UDH */
+    size_t payload_len;
 };
 
 /*
@@ -59,7 +59,7 @@ struct ota_udh {
  * -EMSGSIZE/OTA_ERR_OVERSIZE (len > 140). *out is untouched on failure.
  */
 int ota_udh_parse(const uint8_t *ud, size_t len, struct ota_udh *out,
-		  struct ota_err *err) OTA_MUST_CHECK;
+                  struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Write UDHL + IEs (in the given order) + payload into dst. payload may be
@@ -70,23 +70,23 @@ int ota_udh_parse(const uint8_t *ud, size_t len, struct ota_udh *out,
  * (OTA_ERR_NOSPACE: cap too small). dst is untouched on failure.
  */
 int ota_udh_build(const struct ota_udh_ie *ies, size_t n_ies, const uint8_t *payload,
-		  size_t payload_len, uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
+                  size_t payload_len, uint8_t *dst, size_t cap, struct ota_err *err) OTA_MUST_CHECK;
 
 /* The known IEs of a UDH, interpreted. */
 struct ota_udh_info {
-	bool has_concat;
-	bool concat16;     /* reference came from IEI 08 */
-	uint16_t ref;
-	uint8_t total;     /* 1..255 */
-	uint8_t seq;       /* 1..total */
-	bool has_ports;
-	bool ports16;      /* ports came from IEI 05 */
-	uint16_t dst_port;
-	uint16_t src_port;
-	bool has_cpi;
-	bool has_rpi;
-	uint8_t cpi_len;   /* TS 31.115 says 0; a non-zero length is kept, not refused */
-	uint8_t rpi_len;
+    bool has_concat;
+    bool concat16; /* reference came from IEI 08 */
+    uint16_t ref;
+    uint8_t total; /* 1..255 */
+    uint8_t seq;   /* 1..total */
+    bool has_ports;
+    bool ports16; /* ports came from IEI 05 */
+    uint16_t dst_port;
+    uint16_t src_port;
+    bool has_cpi;
+    bool has_rpi;
+    uint8_t cpi_len; /* TS 31.115 says 0; a non-zero length is kept, not refused */
+    uint8_t rpi_len;
 };
 
 /*
@@ -96,7 +96,7 @@ struct ota_udh_info {
  * IEs or two port IEs). *out is untouched on failure.
  */
 int ota_udh_info(const struct ota_udh *u, struct ota_udh_info *out,
-		 struct ota_err *err) OTA_MUST_CHECK;
+                 struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- segmentation (ota/concat.c) --------------------------------------- */
 
@@ -104,18 +104,18 @@ int ota_udh_info(const struct ota_udh *u, struct ota_udh_info *out,
 
 /* One SMS worth of user data. udhi says whether ud starts with a UDH. */
 struct ota_sms_part {
-	uint8_t ud[OTA_SMS_UD_MAX];
-	uint8_t len;
-	bool udhi;
+    uint8_t ud[OTA_SMS_UD_MAX];
+    uint8_t len;
+    bool udhi;
 };
 
 struct ota_concat_opts {
-	const struct ota_udh_ie *every; /* IEs in every part (e.g. 16-bit ports) */
-	size_t n_every;
-	const struct ota_udh_ie *first; /* IEs in the first part only (e.g. CPI 70 00) */
-	size_t n_first;
-	bool ref16;                     /* IEI 08 instead of 00 */
-	uint16_t ref;                   /* chosen by the caller; must fit 8 bits unless ref16 */
+    const struct ota_udh_ie *every; /* IEs in every part (e.g. 16-bit ports) */
+    size_t n_every;
+    const struct ota_udh_ie *first; /* IEs in the first part only (e.g. CPI 70 00) */
+    size_t n_first;
+    bool ref16;   /* IEI 08 instead of 00 */
+    uint16_t ref; /* chosen by the caller; must fit 8 bits unless ref16 */
 };
 
 /*
@@ -131,8 +131,8 @@ struct ota_concat_opts {
  * (OTA_ERR_NOSPACE: max_parts too small). parts is untouched on failure.
  */
 int ota_concat_segment(const uint8_t *payload, size_t len, const struct ota_concat_opts *opts,
-		       struct ota_sms_part *parts, size_t max_parts,
-		       struct ota_err *err) OTA_MUST_CHECK;
+                       struct ota_sms_part *parts, size_t max_parts,
+                       struct ota_err *err) OTA_MUST_CHECK;
 
 /* ---- reassembly (ota/concat.c) ----------------------------------------- */
 
@@ -140,17 +140,17 @@ int ota_concat_segment(const uint8_t *payload, size_t len, const struct ota_conc
 #define OTA_REASM_ORIG_MAX 32
 
 struct ota_reasm_limits {
-	size_t max_sets;      /* incomplete sets held at once, >= 1 */
-	size_t max_parts;     /* parts held over all sets, >= 1 */
-	uint64_t timeout_ms;  /* ota_reasm_expire() drops sets older than this */
+    size_t max_sets;     /* incomplete sets held at once, >= 1 */
+    size_t max_parts;    /* parts held over all sets, >= 1 */
+    uint64_t timeout_ms; /* ota_reasm_expire() drops sets older than this */
 };
 
 /* What ota_reasm_add() did with a part. Values are stable. */
 enum ota_reasm_status {
-	OTA_REASM_PENDING = 0,   /* stored; the set is still incomplete */
-	OTA_REASM_COMPLETE = 1,  /* the set is complete: *msg is filled */
-	OTA_REASM_SINGLE = 2,    /* not concatenated: passed straight through in *msg */
-	OTA_REASM_DUPLICATE = 3, /* same seq with the same bytes already held: ignored */
+    OTA_REASM_PENDING = 0,   /* stored; the set is still incomplete */
+    OTA_REASM_COMPLETE = 1,  /* the set is complete: *msg is filled */
+    OTA_REASM_SINGLE = 2,    /* not concatenated: passed straight through in *msg */
+    OTA_REASM_DUPLICATE = 3, /* same seq with the same bytes already held: ignored */
 };
 
 /* Name of a status ("pending", "complete", "single", "duplicate"). */
@@ -164,12 +164,12 @@ const char *ota_reasm_status_name(enum ota_reasm_status st);
  * describes it with pointers into ud (udh.payload = the payload).
  */
 struct ota_reasm_msg {
-	char orig[OTA_REASM_ORIG_MAX + 1];
-	uint8_t *ud;
-	size_t ud_len;
-	bool udhi;
-	uint8_t n_parts;
-	struct ota_udh udh;
+    char orig[OTA_REASM_ORIG_MAX + 1];
+    uint8_t *ud;
+    size_t ud_len;
+    bool udhi;
+    uint8_t n_parts;
+    struct ota_udh udh;
 };
 
 /* Free msg->ud and clear *msg. NULL and an already cleared msg are fine. */
@@ -177,13 +177,13 @@ void ota_reasm_msg_fini(struct ota_reasm_msg *msg);
 
 /* A set dropped by ota_reasm_expire(), passed to the callback (borrowed). */
 struct ota_reasm_expired {
-	const char *orig;
-	bool ref16;
-	uint16_t ref;
-	uint8_t total;
-	uint64_t first_ms;  /* when its first part arrived */
-	uint8_t n_missing;
-	uint8_t missing[OTA_CONCAT_MAX_PARTS]; /* missing seq numbers, ascending */
+    const char *orig;
+    bool ref16;
+    uint16_t ref;
+    uint8_t total;
+    uint64_t first_ms; /* when its first part arrived */
+    uint8_t n_missing;
+    uint8_t missing[OTA_CONCAT_MAX_PARTS]; /* missing seq numbers, ascending */
 };
 
 struct ota_reasm;
@@ -194,7 +194,7 @@ struct ota_reasm;
  * a zero limit) or -ENOMEM.
  */
 int ota_reasm_new(struct ota_reasm **out, const struct ota_reasm_limits *lim,
-		  struct ota_err *err) OTA_MUST_CHECK;
+                  struct ota_err *err) OTA_MUST_CHECK;
 
 /* Free the reassembler and every part it holds. NULL is a no-op. */
 void ota_reasm_free(struct ota_reasm *r);
@@ -212,9 +212,9 @@ void ota_reasm_free(struct ota_reasm *r);
  * part needs a new set or must be held but a limit is reached;
  * -EINVAL/OTA_ERR_ARG for a bad orig; -ENOMEM.
  */
-int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size_t len,
-		  bool udhi, uint64_t now_ms, enum ota_reasm_status *st,
-		  struct ota_reasm_msg *msg, struct ota_err *err) OTA_MUST_CHECK;
+int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size_t len, bool udhi,
+                  uint64_t now_ms, enum ota_reasm_status *st, struct ota_reasm_msg *msg,
+                  struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * Drop every set whose first part arrived timeout_ms or more before now_ms
@@ -222,7 +222,7 @@ int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size
  * Returns the number of sets dropped; cannot fail.
  */
 size_t ota_reasm_expire(struct ota_reasm *r, uint64_t now_ms,
-			void (*cb)(const struct ota_reasm_expired *e, void *arg), void *arg);
+                        void (*cb)(const struct ota_reasm_expired *e, void *arg), void *arg);
 
 /* Counters for tests and gauges: incomplete sets and parts held now. */
 size_t ota_reasm_n_sets(const struct ota_reasm *r);
@@ -232,23 +232,23 @@ size_t ota_reasm_n_parts(const struct ota_reasm *r);
 
 /* TP-MTI (TS 23.040 9.2.3.1), as seen by the side that parses the TPDU. */
 enum ota_tpdu_mti {
-	OTA_TPDU_DELIVER = 0, /* SC -> MS */
-	OTA_TPDU_SUBMIT = 1,  /* MS -> SC */
+    OTA_TPDU_DELIVER = 0, /* SC -> MS */
+    OTA_TPDU_SUBMIT = 1,  /* MS -> SC */
 };
 
 /* Alphabet from TP-DCS (TS 23.038 4); decides what TP-UDL counts. */
 enum ota_tpdu_alphabet {
-	OTA_TPDU_ALPHA_7BIT = 0, /* UDL in septets */
-	OTA_TPDU_ALPHA_8BIT = 1, /* UDL in octets (also compressed data) */
-	OTA_TPDU_ALPHA_UCS2 = 2, /* UDL in octets */
+    OTA_TPDU_ALPHA_7BIT = 0, /* UDL in septets */
+    OTA_TPDU_ALPHA_8BIT = 1, /* UDL in octets (also compressed data) */
+    OTA_TPDU_ALPHA_UCS2 = 2, /* UDL in octets */
 };
 
 /* TP-VPF (TS 23.040 9.2.3.3), the field's own values. */
 enum ota_tpdu_vpf {
-	OTA_TPDU_VPF_NONE = 0,
-	OTA_TPDU_VPF_ENHANCED = 1,
-	OTA_TPDU_VPF_RELATIVE = 2,
-	OTA_TPDU_VPF_ABSOLUTE = 3,
+    OTA_TPDU_VPF_NONE = 0,
+    OTA_TPDU_VPF_ENHANCED = 1,
+    OTA_TPDU_VPF_RELATIVE = 2,
+    OTA_TPDU_VPF_ABSOLUTE = 3,
 };
 
 const char *ota_tpdu_mti_name(enum ota_tpdu_mti m);
@@ -266,28 +266,28 @@ const char *ota_tpdu_vpf_name(enum ota_tpdu_vpf v);
  * address (TON 101) the decoded GSM 7-bit text (ASCII subset per libosmocore).
  */
 struct ota_tpdu_addr {
-	uint8_t ton_npi;
-	uint8_t n_semi; /* the address-length field: semi-octets */
-	char digits[OTA_TPDU_ADDR_DIGITS_MAX + 1];
+    uint8_t ton_npi;
+    uint8_t n_semi; /* the address-length field: semi-octets */
+    char digits[OTA_TPDU_ADDR_DIGITS_MAX + 1];
 };
 
 struct ota_tpdu {
-	enum ota_tpdu_mti mti;
-	uint8_t first_octet;
-	bool udhi;
-	uint8_t mr;                 /* SUBMIT: TP-MR */
-	enum ota_tpdu_vpf vpf;      /* SUBMIT only; NONE for DELIVER */
-	const uint8_t *vp;          /* SUBMIT: borrowed TP-VP (0, 1 or 7 octets) */
-	uint8_t vp_len;
-	struct ota_tpdu_addr addr;  /* DELIVER: TP-OA; SUBMIT: TP-DA */
-	uint8_t pid;
-	uint8_t dcs;
-	enum ota_tpdu_alphabet alphabet;
-	uint8_t scts[7];            /* DELIVER: TP-SCTS as on the wire */
-	uint8_t udl;                /* TP-UDL as on the wire (septets for 7-bit) */
-	const uint8_t *ud;          /* borrowed TP-UD */
-	size_t ud_len;              /* octets of ud present */
-	bool ud_partial;            /* prefix mode only: fewer octets than UDL says */
+    enum ota_tpdu_mti mti;
+    uint8_t first_octet;
+    bool udhi;
+    uint8_t mr;            /* SUBMIT: TP-MR */
+    enum ota_tpdu_vpf vpf; /* SUBMIT only; NONE for DELIVER */
+    const uint8_t *vp;     /* SUBMIT: borrowed TP-VP (0, 1 or 7 octets) */
+    uint8_t vp_len;
+    struct ota_tpdu_addr addr; /* DELIVER: TP-OA; SUBMIT: TP-DA */
+    uint8_t pid;
+    uint8_t dcs;
+    enum ota_tpdu_alphabet alphabet;
+    uint8_t scts[7];   /* DELIVER: TP-SCTS as on the wire */
+    uint8_t udl;       /* TP-UDL as on the wire (septets for 7-bit) */
+    const uint8_t *ud; /* borrowed TP-UD */
+    size_t ud_len;     /* octets of ud present */
+    bool ud_partial;   /* prefix mode only: fewer octets than UDL says */
 };
 
 /*
@@ -302,21 +302,21 @@ struct ota_tpdu {
  * after the UD). *out is untouched on failure.
  */
 int ota_tpdu_parse(const uint8_t *p, size_t len, bool prefix, struct ota_tpdu *out,
-		   struct ota_err *err) OTA_MUST_CHECK;
+                   struct ota_err *err) OTA_MUST_CHECK;
 
 /* Inputs of ota_tpdu_build_deliver(); all borrowed. */
 struct ota_tpdu_deliver_params {
-	const char *oa;      /* digits 0-9 * # a b c, 1..20 */
-	uint8_t oa_ton_npi;  /* e.g. OTA_TPDU_TON_NPI_UNKNOWN */
-	uint8_t pid;
-	uint8_t dcs;         /* must be an 8-bit or UCS-2 DCS: UDL counts octets */
-	uint8_t scts[7];     /* TP-SCTS, semi-octet coded by the caller */
-	bool udhi;
-	bool no_more_msgs;   /* TP-MMS bit (1 = no more messages waiting) */
-	bool sri;            /* TP-SRI */
-	bool rp;             /* TP-RP */
-	const uint8_t *ud;
-	size_t ud_len;       /* octets, UDH included, <= 140 */
+    const char *oa;     /* digits 0-9 * # a b c, 1..20 */
+    uint8_t oa_ton_npi; /* e.g. OTA_TPDU_TON_NPI_UNKNOWN */
+    uint8_t pid;
+    uint8_t dcs;     /* must be an 8-bit or UCS-2 DCS: UDL counts octets */
+    uint8_t scts[7]; /* TP-SCTS, semi-octet coded by the caller */
+    bool udhi;
+    bool no_more_msgs; /* TP-MMS bit (1 = no more messages waiting) */
+    bool sri;          /* TP-SRI */
+    bool rp;           /* TP-RP */
+    const uint8_t *ud;
+    size_t ud_len; /* octets, UDH included, <= 140 */
 };
 
 /*
@@ -327,4 +327,4 @@ struct ota_tpdu_deliver_params {
  * dst is untouched on failure.
  */
 int ota_tpdu_build_deliver(const struct ota_tpdu_deliver_params *prm, uint8_t *dst, size_t cap,
-			   struct ota_err *err) OTA_MUST_CHECK;
+                           struct ota_err *err) OTA_MUST_CHECK;

@@ -16,6 +16,10 @@ if [ -z "${SKIP_DEPS:-}" ]; then
   bash scripts/install-deps.sh
 fi
 
+echo "== format (clang-format, STYLE.md section 11) =="
+# shellcheck disable=SC2046
+clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null || find ota smpp queue gateway tools tests -name '*.[ch]')
+
 echo "== build (ASan + UBSan) =="
 cmake -S . -B build-asan -DOTAGW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$JOBS"

@@ -17,38 +17,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint8_t out[KBOX_FRAME_MAX_DEFAULT + KBOX_FRAME_HDR_LEN];
-	struct kbox_msg m;
-	struct ota_err err;
-	size_t frame_len = 0;
-	int rc, n;
+    static uint8_t out[KBOX_FRAME_MAX_DEFAULT + KBOX_FRAME_HDR_LEN];
+    struct kbox_msg m;
+    struct ota_err err;
+    size_t frame_len = 0;
+    int rc, n;
 
-	rc = kbox_frame_check(data, size, KBOX_FRAME_MAX_DEFAULT, &frame_len, &err);
-	if (rc == 1 && (frame_len > size || frame_len < KBOX_FRAME_HDR_LEN)) {
-		abort();
-	}
+    rc = kbox_frame_check(data, size, KBOX_FRAME_MAX_DEFAULT, &frame_len, &err);
+    if (rc == 1 && (frame_len > size || frame_len < KBOX_FRAME_HDR_LEN)) {
+        abort();
+    }
 
-	if (kbox_msg_decode(data, size, &m, &err) < 0) {
-		return 0;
-	}
-	n = kbox_msg_encode(&m, out, sizeof(out), &err);
-	if (size <= sizeof(out)) {
-		if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0) {
-			abort();
-		}
-	}
+    if (kbox_msg_decode(data, size, &m, &err) < 0) {
+        return 0;
+    }
+    n = kbox_msg_encode(&m, out, sizeof(out), &err);
+    if (size <= sizeof(out)) {
+        if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0) {
+            abort();
+        }
+    }
 
-	if (m.type == KBOX_MSG_SMS) {
-		struct kbox_dlr dlr;
-		struct kbox_mo mo;
+    if (m.type == KBOX_MSG_SMS) {
+        struct kbox_dlr dlr;
+        struct kbox_mo mo;
 
-		if (kbox_sms_read_dlr(&m.sms, &dlr, &err) == 0 &&
-		    dlr.correlation.p != m.sms.dlr_url.p) {
-			abort();
-		}
-		if (kbox_sms_read_mo(&m.sms, &mo, &err) == 0 && mo.data.len != m.sms.msgdata.len) {
-			abort();
-		}
-	}
-	return 0;
+        if (kbox_sms_read_dlr(&m.sms, &dlr, &err) == 0 && dlr.correlation.p != m.sms.dlr_url.p) {
+            abort();
+        }
+        if (kbox_sms_read_mo(&m.sms, &mo, &err) == 0 && mo.data.len != m.sms.msgdata.len) {
+            abort();
+        }
+    }
+    return 0;
 }

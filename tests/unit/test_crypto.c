@@ -20,214 +20,220 @@ static struct ota_crypto *cx;
 
 static int setup(void **state)
 {
-	(void)state;
-	return ota_crypto_new(&cx, NULL);
+    (void)state;
+    return ota_crypto_new(&cx, NULL);
 }
 
 static int teardown(void **state)
 {
-	(void)state;
-	ota_crypto_free(cx);
-	return 0;
+    (void)state;
+    ota_crypto_free(cx);
+    return 0;
 }
 
 static size_t hex(const char *h, uint8_t *out, size_t cap)
 {
-	int n = osmo_hexparse(h, out, cap);
-	assert_true(n >= 0);
-	return (size_t)n;
+    int n = osmo_hexparse(h, out, cap);
+    assert_true(n >= 0);
+    return (size_t)n;
 }
 
 static void mkkey(struct ota_key *k, enum ota_cipher c, const char *h)
 {
-	uint8_t b[32];
-	size_t n = hex(h, b, sizeof(b));
-	assert_int_equal(ota_key_set(k, c, b, n, NULL), 0);
+    uint8_t b[32];
+    size_t n = hex(h, b, sizeof(b));
+    assert_int_equal(ota_key_set(k, c, b, n, NULL), 0);
 }
 
 static void test_des_single(void **state)
 {
-	struct ota_key k;
-	uint8_t in[8], out[8], back[8], exp[8];
-	(void)state;
-	mkkey(&k, OTA_CIPHER_DES, "133457799bbcdff1");
-	hex("0123456789abcdef", in, 8);
-	hex("85e813540f0ab405", exp, 8);
-	assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, true, NULL, in, 8, out, NULL), 0);
-	assert_memory_equal(out, exp, 8);
-	assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, false, NULL, out, 8, back, NULL), 0);
-	assert_memory_equal(back, in, 8);
+    struct ota_key k;
+    uint8_t in[8], out[8], back[8], exp[8];
+    (void)state;
+    mkkey(&k, OTA_CIPHER_DES, "133457799bbcdff1");
+    hex("0123456789abcdef", in, 8);
+    hex("85e813540f0ab405", exp, 8);
+    assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, true, NULL, in, 8, out, NULL), 0);
+    assert_memory_equal(out, exp, 8);
+    assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, false, NULL, out, 8, back, NULL), 0);
+    assert_memory_equal(back, in, 8);
 }
 
 static void test_kcv(void **state)
 {
-	struct ota_key k;
-	uint8_t kcv[3], exp[3];
-	(void)state;
-	mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
-	assert_int_equal(ota_crypto_kcv(cx, &k, kcv, NULL), 0);
-	hex("8baf47", exp, 3);
-	assert_memory_equal(kcv, exp, 3);
+    struct ota_key k;
+    uint8_t kcv[3], exp[3];
+    (void)state;
+    mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
+    assert_int_equal(ota_crypto_kcv(cx, &k, kcv, NULL), 0);
+    hex("8baf47", exp, 3);
+    assert_memory_equal(kcv, exp, 3);
 }
 
 static void test_cmac_sp800_38b(void **state)
 {
-	struct ota_key k;
-	uint8_t msg[64], tag[16], exp[16];
-	size_t n = 0;
-	(void)state;
-	mkkey(&k, OTA_CIPHER_AES, "2b7e151628aed2a6abf7158809cf4f3c");
-	assert_int_equal(ota_crypto_cmac(cx, &k, msg, 0, tag, &n, NULL), 0);
-	assert_int_equal(n, 16);
-	hex("bb1d6929e95937287fa37d129b756746", exp, 16);
-	assert_memory_equal(tag, exp, 16);
-	size_t ml = hex("6bc1bee22e409f96e93d7e117393172a", msg, sizeof(msg));
-	assert_int_equal(ota_crypto_cmac(cx, &k, msg, ml, tag, &n, NULL), 0);
-	hex("070a16b46b4d4144f79bdd9dd04a287c", exp, 16);
-	assert_memory_equal(tag, exp, 16);
+    struct ota_key k;
+    uint8_t msg[64], tag[16], exp[16];
+    size_t n = 0;
+    (void)state;
+    mkkey(&k, OTA_CIPHER_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+    assert_int_equal(ota_crypto_cmac(cx, &k, msg, 0, tag, &n, NULL), 0);
+    assert_int_equal(n, 16);
+    hex("bb1d6929e95937287fa37d129b756746", exp, 16);
+    assert_memory_equal(tag, exp, 16);
+    size_t ml = hex("6bc1bee22e409f96e93d7e117393172a", msg, sizeof(msg));
+    assert_int_equal(ota_crypto_cmac(cx, &k, msg, ml, tag, &n, NULL), 0);
+    hex("070a16b46b4d4144f79bdd9dd04a287c", exp, 16);
+    assert_memory_equal(tag, exp, 16);
 }
 
 static void test_cbc_mac_zero_fill(void **state)
 {
-	struct ota_key k;
-	uint8_t msg[13], padded[16] = { 0 }, enc[16], mac[8];
-	(void)state;
-	mkkey(&k, OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
-	for (size_t i = 0; i < sizeof(msg); i++)
-		msg[i] = (uint8_t)(i * 7 + 1);
-	memcpy(padded, msg, sizeof(msg));
-	assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, padded, 16, enc, NULL), 0);
-	assert_int_equal(ota_crypto_cbc_mac(cx, &k, NULL, msg, sizeof(msg), mac, NULL), 0);
-	assert_memory_equal(mac, enc + 8, 8);
-	/* An aligned input gets no extra block. */
-	assert_int_equal(ota_crypto_cbc_mac(cx, &k, NULL, padded, 16, mac, NULL), 0);
-	assert_memory_equal(mac, enc + 8, 8);
-	/* Long input crosses the internal chunking. */
-	uint8_t big[1000], bigenc[1000];
-	for (size_t i = 0; i < sizeof(big); i++)
-		big[i] = (uint8_t)i;
-	assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, big, 1000, bigenc, NULL), 0);
-	assert_int_equal(ota_crypto_cbc_mac(cx, &k, NULL, big, 1000, mac, NULL), 0);
-	assert_memory_equal(mac, bigenc + 992, 8);
+    struct ota_key k;
+    uint8_t msg[13], padded[16] = {0}, enc[16], mac[8];
+    (void)state;
+    mkkey(&k, OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
+    for (size_t i = 0; i < sizeof(msg); i++) {
+        msg[i] = (uint8_t)(i * 7 + 1);
+    }
+    memcpy(padded, msg, sizeof(msg));
+    assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, padded, 16, enc, NULL), 0);
+    assert_int_equal(ota_crypto_cbc_mac(cx, &k, NULL, msg, sizeof(msg), mac, NULL), 0);
+    assert_memory_equal(mac, enc + 8, 8);
+    /* An aligned input gets no extra block. */
+    assert_int_equal(ota_crypto_cbc_mac(cx, &k, NULL, padded, 16, mac, NULL), 0);
+    assert_memory_equal(mac, enc + 8, 8);
+    /* Long input crosses the internal chunking. */
+    uint8_t big[1000], bigenc[1000];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (uint8_t)i;
+    }
+    assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, big, 1000, bigenc, NULL),
+                     0);
+    assert_int_equal(ota_crypto_cbc_mac(cx, &k, NULL, big, 1000, mac, NULL), 0);
+    assert_memory_equal(mac, bigenc + 992, 8);
 }
 
 static void test_retail_mac(void **state)
 {
-	struct ota_key k, k1, k2;
-	uint8_t msg[24], icv[8], mac[8], h[8], t[8];
-	(void)state;
-	mkkey(&k, OTA_CIPHER_3DES2, "c6713f31b8dc1f8905dfecb4065cb81e");
-	mkkey(&k1, OTA_CIPHER_DES, "c6713f31b8dc1f89");
-	mkkey(&k2, OTA_CIPHER_DES, "05dfecb4065cb81e");
-	for (size_t i = 0; i < sizeof(msg); i++)
-		msg[i] = (uint8_t)(0xa5 ^ i);
-	hex("1122334455667788", icv, 8);
-	assert_int_equal(ota_crypto_retail_mac(cx, &k, icv, msg, sizeof(msg), mac, NULL), 0);
-	/* Reference: single DES CBC under K1 for every block, then D(K2), E(K1). */
-	uint8_t enc[24];
-	assert_int_equal(ota_crypto_cipher(cx, &k1, OTA_MODE_CBC, true, icv, msg, 24, enc, NULL), 0);
-	assert_int_equal(ota_crypto_cipher(cx, &k2, OTA_MODE_ECB, false, NULL, enc + 16, 8, h, NULL), 0);
-	assert_int_equal(ota_crypto_cipher(cx, &k1, OTA_MODE_ECB, true, NULL, h, 8, t, NULL), 0);
-	assert_memory_equal(mac, t, 8);
-	/* One block only. */
-	assert_int_equal(ota_crypto_retail_mac(cx, &k, NULL, msg, 8, mac, NULL), 0);
-	assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, true, NULL, msg, 8, t, NULL), 0);
-	assert_memory_equal(mac, t, 8);
+    struct ota_key k, k1, k2;
+    uint8_t msg[24], icv[8], mac[8], h[8], t[8];
+    (void)state;
+    mkkey(&k, OTA_CIPHER_3DES2, "c6713f31b8dc1f8905dfecb4065cb81e");
+    mkkey(&k1, OTA_CIPHER_DES, "c6713f31b8dc1f89");
+    mkkey(&k2, OTA_CIPHER_DES, "05dfecb4065cb81e");
+    for (size_t i = 0; i < sizeof(msg); i++) {
+        msg[i] = (uint8_t)(0xa5 ^ i);
+    }
+    hex("1122334455667788", icv, 8);
+    assert_int_equal(ota_crypto_retail_mac(cx, &k, icv, msg, sizeof(msg), mac, NULL), 0);
+    /* Reference: single DES CBC under K1 for every block, then D(K2), E(K1). */
+    uint8_t enc[24];
+    assert_int_equal(ota_crypto_cipher(cx, &k1, OTA_MODE_CBC, true, icv, msg, 24, enc, NULL), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &k2, OTA_MODE_ECB, false, NULL, enc + 16, 8, h, NULL),
+                     0);
+    assert_int_equal(ota_crypto_cipher(cx, &k1, OTA_MODE_ECB, true, NULL, h, 8, t, NULL), 0);
+    assert_memory_equal(mac, t, 8);
+    /* One block only. */
+    assert_int_equal(ota_crypto_retail_mac(cx, &k, NULL, msg, 8, mac, NULL), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, true, NULL, msg, 8, t, NULL), 0);
+    assert_memory_equal(mac, t, 8);
 }
 
 static void test_pad_m2(void **state)
 {
-	uint8_t in[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, out[32];
-	(void)state;
-	assert_int_equal(ota_pad_m2(in, 9, 8, out, sizeof(out)), 16);
-	assert_int_equal(out[9], 0x80);
-	assert_int_equal(out[15], 0x00);
-	assert_int_equal(ota_pad_m2(in, 8, 8, out, sizeof(out)), 16);
-	assert_int_equal(out[8], 0x80);
-	assert_int_equal(ota_pad_m2(in, 0, 8, out, sizeof(out)), 8);
-	assert_int_equal(out[0], 0x80);
-	assert_int_equal(ota_pad_m2(in, 8, 8, out, 15), -ENOSPC);
+    uint8_t in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, out[32];
+    (void)state;
+    assert_int_equal(ota_pad_m2(in, 9, 8, out, sizeof(out)), 16);
+    assert_int_equal(out[9], 0x80);
+    assert_int_equal(out[15], 0x00);
+    assert_int_equal(ota_pad_m2(in, 8, 8, out, sizeof(out)), 16);
+    assert_int_equal(out[8], 0x80);
+    assert_int_equal(ota_pad_m2(in, 0, 8, out, sizeof(out)), 8);
+    assert_int_equal(out[0], 0x80);
+    assert_int_equal(ota_pad_m2(in, 8, 8, out, 15), -ENOSPC);
 }
 
 static void test_crc(void **state)
 {
-	(void)state;
-	const uint8_t s[] = "123456789";
-	assert_int_equal(ota_crc16(s, 9), 0x906e);
-	assert_int_equal(ota_crc32(s, 9), 0xcbf43926u);
-	assert_int_equal(ota_crc32(s, 0), 0);
+    (void)state;
+    const uint8_t s[] = "123456789";
+    assert_int_equal(ota_crc16(s, 9), 0x906e);
+    assert_int_equal(ota_crc32(s, 9), 0xcbf43926u);
+    assert_int_equal(ota_crc32(s, 0), 0);
 }
 
 static void test_bad_paths(void **state)
 {
-	struct ota_key k, aes;
-	struct ota_err e;
-	uint8_t b[32] = { 0 }, out[32];
-	size_t n;
-	(void)state;
-	memset(&k, 0x5a, sizeof(k));
-	struct ota_key before = k;
-	assert_int_equal(ota_key_set(&k, OTA_CIPHER_3DES2, b, 15, &e), -EINVAL);
-	assert_int_equal(e.code, OTA_ERR_KEY);
-	assert_memory_equal(&k, &before, sizeof(k)); /* unchanged on failure */
-	assert_int_equal(ota_key_set(&k, OTA_CIPHER_AES, b, 20, &e), -EINVAL);
-	assert_int_equal(ota_key_set(&k, OTA_CIPHER_NONE, b, 8, &e), -EINVAL);
-	mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
-	assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, b, 12, out, &e), -EINVAL);
-	assert_int_equal(e.code, OTA_ERR_PADDING);
-	mkkey(&aes, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
-	assert_int_equal(ota_crypto_cipher(cx, &aes, OTA_MODE_CBC, true, NULL, b, 8, out, &e), -EINVAL);
-	assert_int_equal(ota_crypto_cbc_mac(cx, &aes, NULL, b, 8, out, &e), -EINVAL);
-	assert_int_equal(e.code, OTA_ERR_KEY);
-	assert_int_equal(ota_crypto_retail_mac(cx, &aes, NULL, b, 8, out, &e), -EINVAL);
-	assert_int_equal(ota_crypto_retail_mac(cx, &k, NULL, b, 12, out, &e), -EINVAL);
-	assert_int_equal(ota_crypto_retail_mac(cx, &k, NULL, b, 0, out, &e), -EINVAL);
-	assert_int_equal(ota_crypto_cmac(cx, NULL, b, 8, out, &n, &e), -EINVAL);
-	struct ota_key bad = k;
-	bad.len = 7;
-	assert_int_equal(ota_crypto_kcv(cx, &bad, out, &e), -EINVAL);
-	ota_key_wipe(&k);
-	for (size_t i = 0; i < sizeof(k); i++)
-		assert_int_equal(((uint8_t *)&k)[i], 0);
+    struct ota_key k, aes;
+    struct ota_err e;
+    uint8_t b[32] = {0}, out[32];
+    size_t n;
+    (void)state;
+    memset(&k, 0x5a, sizeof(k));
+    struct ota_key before = k;
+    assert_int_equal(ota_key_set(&k, OTA_CIPHER_3DES2, b, 15, &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_KEY);
+    assert_memory_equal(&k, &before, sizeof(k)); /* unchanged on failure */
+    assert_int_equal(ota_key_set(&k, OTA_CIPHER_AES, b, 20, &e), -EINVAL);
+    assert_int_equal(ota_key_set(&k, OTA_CIPHER_NONE, b, 8, &e), -EINVAL);
+    mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
+    assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, b, 12, out, &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_PADDING);
+    mkkey(&aes, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
+    assert_int_equal(ota_crypto_cipher(cx, &aes, OTA_MODE_CBC, true, NULL, b, 8, out, &e), -EINVAL);
+    assert_int_equal(ota_crypto_cbc_mac(cx, &aes, NULL, b, 8, out, &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_KEY);
+    assert_int_equal(ota_crypto_retail_mac(cx, &aes, NULL, b, 8, out, &e), -EINVAL);
+    assert_int_equal(ota_crypto_retail_mac(cx, &k, NULL, b, 12, out, &e), -EINVAL);
+    assert_int_equal(ota_crypto_retail_mac(cx, &k, NULL, b, 0, out, &e), -EINVAL);
+    assert_int_equal(ota_crypto_cmac(cx, NULL, b, 8, out, &n, &e), -EINVAL);
+    struct ota_key bad = k;
+    bad.len = 7;
+    assert_int_equal(ota_crypto_kcv(cx, &bad, out, &e), -EINVAL);
+    ota_key_wipe(&k);
+    for (size_t i = 0; i < sizeof(k); i++) {
+        assert_int_equal(((uint8_t *)&k)[i], 0);
+    }
 }
 
 static void test_aes_all_lengths(void **state)
 {
-	(void)state;
-	static const char *keys[] = {
-		"000102030405060708090a0b0c0d0e0f",
-		"000102030405060708090a0b0c0d0e0f1011121314151617",
-		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
-	};
-	/* FIPS 197 C.1-C.3: plaintext 00112233..ff. */
-	static const char *exp[] = {
-		"69c4e0d86a7b0430d8cdb78070b4c55a",
-		"dda97ca4864cdfe06eaf70a0ec0d7191",
-		"8ea2b7ca516745bfeafc49904b496089",
-	};
-	uint8_t in[16], out[16], e[16];
-	hex("00112233445566778899aabbccddeeff", in, 16);
-	for (int i = 0; i < 3; i++) {
-		struct ota_key k;
-		mkkey(&k, OTA_CIPHER_AES, keys[i]);
-		assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, in, 16, out, NULL), 0);
-		hex(exp[i], e, 16);
-		assert_memory_equal(out, e, 16);
-	}
+    (void)state;
+    static const char *keys[] = {
+        "000102030405060708090a0b0c0d0e0f",
+        "000102030405060708090a0b0c0d0e0f1011121314151617",
+        "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+    };
+    /* FIPS 197 C.1-C.3: plaintext 00112233..ff. */
+    static const char *exp[] = {
+        "69c4e0d86a7b0430d8cdb78070b4c55a",
+        "dda97ca4864cdfe06eaf70a0ec0d7191",
+        "8ea2b7ca516745bfeafc49904b496089",
+    };
+    uint8_t in[16], out[16], e[16];
+    hex("00112233445566778899aabbccddeeff", in, 16);
+    for (int i = 0; i < 3; i++) {
+        struct ota_key k;
+        mkkey(&k, OTA_CIPHER_AES, keys[i]);
+        assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, in, 16, out, NULL), 0);
+        hex(exp[i], e, 16);
+        assert_memory_equal(out, e, 16);
+    }
 }
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_des_single),
-		cmocka_unit_test(test_kcv),
-		cmocka_unit_test(test_cmac_sp800_38b),
-		cmocka_unit_test(test_cbc_mac_zero_fill),
-		cmocka_unit_test(test_retail_mac),
-		cmocka_unit_test(test_pad_m2),
-		cmocka_unit_test(test_crc),
-		cmocka_unit_test(test_bad_paths),
-		cmocka_unit_test(test_aes_all_lengths),
-	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_des_single),
+        cmocka_unit_test(test_kcv),
+        cmocka_unit_test(test_cmac_sp800_38b),
+        cmocka_unit_test(test_cbc_mac_zero_fill),
+        cmocka_unit_test(test_retail_mac),
+        cmocka_unit_test(test_pad_m2),
+        cmocka_unit_test(test_crc),
+        cmocka_unit_test(test_bad_paths),
+        cmocka_unit_test(test_aes_all_lengths),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

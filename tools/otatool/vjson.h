@@ -13,8 +13,8 @@
 
 /* What one vector got wrong; the first few notes are printed. */
 struct vdiff {
-	unsigned n;
-	char text[512];
+    unsigned n;
+    char text[512];
 };
 
 void vdiff_add(struct vdiff *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -32,8 +32,8 @@ const char *vj_str(struct vdiff *d, const json_t *obj, const char *key);
 bool vj_int(struct vdiff *d, const json_t *obj, const char *key, long long *out);
 
 /* Compare got with the hex string obj[key]; notes "key: expected X, got Y". */
-void vj_expect_hex(struct vdiff *d, const json_t *obj, const char *key,
-		   const uint8_t *got, size_t got_len);
+void vj_expect_hex(struct vdiff *d, const json_t *obj, const char *key, const uint8_t *got,
+                   size_t got_len);
 
 /* Compare an integer with obj[key]. */
 void vj_expect_int(struct vdiff *d, const json_t *obj, const char *key, long long got);
