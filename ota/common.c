@@ -34,12 +34,17 @@ static const char *const errc_names[OTA_ERR__COUNT] = {
     [OTA_ERR_PROTECTION] = "protection-missing",
 };
 
-const char *ota_errc_name(enum ota_errc code)
+const char *ota_enum_name(const char *const *names, size_t n_names, int64_t v)
 {
-    if ((unsigned)code >= OTA_ERR__COUNT || !errc_names[code]) {
+    if (v < 0 || (uint64_t)v >= n_names || !names[v]) {
         return "unknown";
     }
-    return errc_names[code];
+    return names[v];
+}
+
+const char *ota_errc_name(enum ota_errc code)
+{
+    return ota_enum_name(errc_names, OTA_ERR__COUNT, code);
 }
 
 int ota_fail(struct ota_err *err, int rc, enum ota_errc code, const char *fmt, ...)

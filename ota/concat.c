@@ -197,10 +197,7 @@ static const char *const reasm_status_names[] = {
 
 const char *ota_reasm_status_name(enum ota_reasm_status st)
 {
-    if ((unsigned)st >= OTA_ARRAY_SIZE(reasm_status_names) || !reasm_status_names[st]) {
-        return "unknown";
-    }
-    return reasm_status_names[st];
+    return ota_enum_name(reasm_status_names, OTA_ARRAY_SIZE(reasm_status_names), st);
 }
 
 void ota_reasm_msg_fini(struct ota_reasm_msg *msg)
@@ -420,11 +417,7 @@ int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size
         *st = OTA_REASM_SINGLE;
         return 0;
     }
-    rc = ota_udh_parse(ud, len, &u, err);
-    if (rc) {
-        return rc;
-    }
-    rc = ota_udh_info(&u, &in, err);
+    rc = ota_udh_parse_info(ud, len, &u, &in, err);
     if (rc) {
         return rc;
     }

@@ -26,10 +26,7 @@ static const char *const lcs_kind_names[OTA_GP_LCS__COUNT] = {
 
 const char *ota_gp_lcs_kind_name(enum ota_gp_lcs_kind kind)
 {
-    if ((unsigned)kind >= OTA_GP_LCS__COUNT) {
-        return "unknown";
-    }
-    return lcs_kind_names[kind];
+    return ota_enum_name(lcs_kind_names, OTA_GP_LCS__COUNT, kind);
 }
 
 const char *ota_gp_lcs_name(enum ota_gp_lcs_kind kind, uint8_t lcs)

@@ -62,6 +62,12 @@ struct ota_err {
 const char *ota_errc_name(enum ota_errc code);
 
 /*
+ * names[v] of an enum name table with n_names entries (STYLE 5: logs show
+ * names); "unknown" when v is negative, out of range or has no entry. Never NULL.
+ */
+const char *ota_enum_name(const char *const *names, size_t n_names, int64_t v);
+
+/*
  * Fill *err (if not NULL) and return rc. rc is the negative errno the
  * function returns, so a failing path reads `return ota_fail(err, ...)`.
  */

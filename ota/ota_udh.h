@@ -98,6 +98,14 @@ struct ota_udh_info {
 int ota_udh_info(const struct ota_udh *u, struct ota_udh_info *out,
                  struct ota_err *err) OTA_MUST_CHECK;
 
+/*
+ * ota_udh_parse() then ota_udh_info(): the UDH of ud and its known IEs.
+ * Returns 0 or the first error of the two. *u may be filled when only
+ * ota_udh_info() fails; *in is untouched on failure.
+ */
+int ota_udh_parse_info(const uint8_t *ud, size_t len, struct ota_udh *u, struct ota_udh_info *in,
+                       struct ota_err *err) OTA_MUST_CHECK;
+
 /* ---- segmentation (ota/concat.c) --------------------------------------- */
 
 #define OTA_CONCAT_MAX_PARTS 255

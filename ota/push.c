@@ -58,11 +58,7 @@ int ota_push_decode(const uint8_t *ud, size_t len, struct ota_push *p, struct ot
     if (!ud || !p) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "push: NULL argument");
     }
-    rc = ota_udh_parse(ud, len, &u, err);
-    if (rc) {
-        return rc;
-    }
-    rc = ota_udh_info(&u, &in, err);
+    rc = ota_udh_parse_info(ud, len, &u, &in, err);
     if (rc) {
         return rc;
     }

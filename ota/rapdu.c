@@ -18,10 +18,7 @@ static const char *const format_names[OTA_RAPDU_FORMAT__COUNT] = {
 
 const char *ota_rapdu_format_name(enum ota_rapdu_format f)
 {
-    if ((unsigned)f >= OTA_RAPDU_FORMAT__COUNT) {
-        return "unknown";
-    }
-    return format_names[f];
+    return ota_enum_name(format_names, OTA_RAPDU_FORMAT__COUNT, f);
 }
 
 static int detect(const uint8_t *p, size_t len, uint8_t tag_def, uint8_t tag_indef,
@@ -409,9 +406,31 @@ static int tmpl_size(size_t body, bool indef, uint8_t tag, const char *what, siz
     return 0;
 }
 
-int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool indefinite,
-                            uint8_t *dst, size_t cap, struct ota_err *err)
+/*
+ * A script to build: either command TLVs, or bare APDUs that each become a
+ * C-APDU TLV. Items are made one at a time rather than through a temporary
+ * array: no VLA, no heap.
+ */
+struct cmd_src {
+    const struct ota_rapdu_cmd_tlv *tlvs; /* NULL: use apdus */
+    const struct ota_apdu *apdus;
+};
+
+static void cmd_src_get(const struct cmd_src *src, size_t i, struct ota_rapdu_cmd_tlv *out)
 {
+    if (src->tlvs) {
+        *out = src->tlvs[i];
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    out->tag = OTA_RAPDU_TAG_C_APDU;
+    out->apdu = src->apdus[i];
+}
+
+static int exp_cmd_build(const struct cmd_src *src, size_t n, bool indefinite, uint8_t *dst,
+                         size_t cap, struct ota_err *err)
+{
+    struct ota_rapdu_cmd_tlv c;
     size_t body = 0, total = 0, o;
     uint8_t tag = indefinite ? OTA_RAPDU_TAG_CMD_INDEF : OTA_RAPDU_TAG_CMD_DEF;
     int rc;
@@ -422,11 +441,12 @@ int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool
     for (size_t i = 0; i < n; i++) {
         size_t vlen = 0;
 
-        rc = cmd_tlv_value_len(&tlvs[i], i, &vlen, err);
+        cmd_src_get(src, i, &c);
+        rc = cmd_tlv_value_len(&c, i, &vlen, err);
         if (rc) {
             return rc;
         }
-        body += ota_rapdu_tlv_hdr_len(tlvs[i].tag, vlen) + vlen;
+        body += ota_rapdu_tlv_hdr_len(c.tag, vlen) + vlen;
     }
     rc = tmpl_size(body, indefinite, tag, "expanded cmd", &total, err);
     if (rc) {
@@ -438,19 +458,18 @@ int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool
     }
     o = tmpl_hdr(dst, tag, indefinite, body);
     for (size_t i = 0; i < n; i++) {
-        const struct ota_rapdu_cmd_tlv *c = &tlvs[i];
+        cmd_src_get(src, i, &c);
+        if (c.tag == OTA_RAPDU_TAG_C_APDU) {
+            size_t vlen = ota_apdu_len(&c.apdu);
+            size_t hl = ota_rapdu_tlv_hdr_len(c.tag, vlen);
 
-        if (c->tag == OTA_RAPDU_TAG_C_APDU) {
-            size_t vlen = ota_apdu_len(&c->apdu);
-            size_t hl = ota_rapdu_tlv_hdr_len(c->tag, vlen);
-
-            rc = ota_apdu_build(&c->apdu, dst + o + hl, cap - o - hl, err);
+            rc = ota_apdu_build(&c.apdu, dst + o + hl, cap - o - hl, err);
             if (rc < 0) {
                 return rc;
             }
-            rc = ota_rapdu_tlv_put(c->tag, dst + o + hl, vlen, dst + o, cap - o, err);
+            rc = ota_rapdu_tlv_put(c.tag, dst + o + hl, vlen, dst + o, cap - o, err);
         } else {
-            rc = ota_rapdu_tlv_put(c->tag, c->value, c->len, dst + o, cap - o, err);
+            rc = ota_rapdu_tlv_put(c.tag, c.value, c.len, dst + o, cap - o, err);
         }
         if (rc < 0) {
             return rc;
@@ -464,58 +483,20 @@ int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool
     return (int)o;
 }
 
+int ota_rapdu_exp_cmd_build(const struct ota_rapdu_cmd_tlv *tlvs, size_t n, bool indefinite,
+                            uint8_t *dst, size_t cap, struct ota_err *err)
+{
+    const struct cmd_src src = {.tlvs = tlvs, .apdus = NULL};
+
+    return exp_cmd_build(&src, n, indefinite, dst, cap, err);
+}
+
 int ota_rapdu_exp_cmd_build_apdus(const struct ota_apdu *apdus, size_t n, bool indefinite,
                                   uint8_t *dst, size_t cap, struct ota_err *err)
 {
-    struct ota_rapdu_cmd_tlv one;
-    size_t body = 0, total = 0, o;
-    uint8_t tag = indefinite ? OTA_RAPDU_TAG_CMD_INDEF : OTA_RAPDU_TAG_CMD_DEF;
-    int rc;
+    const struct cmd_src src = {.tlvs = NULL, .apdus = apdus};
 
-    /* Built here rather than through a temporary array: no VLA, no heap. */
-    if (n == 0) {
-        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "expanded cmd: empty script");
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t vlen = 0;
-
-        memset(&one, 0, sizeof(one));
-        one.tag = OTA_RAPDU_TAG_C_APDU;
-        one.apdu = apdus[i];
-        rc = cmd_tlv_value_len(&one, i, &vlen, err);
-        if (rc) {
-            return rc;
-        }
-        body += ota_rapdu_tlv_hdr_len(one.tag, vlen) + vlen;
-    }
-    rc = tmpl_size(body, indefinite, tag, "expanded cmd", &total, err);
-    if (rc) {
-        return rc;
-    }
-    if (total > cap) {
-        return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "expanded cmd: %zu octets, %zu available",
-                        total, cap);
-    }
-    o = tmpl_hdr(dst, tag, indefinite, body);
-    for (size_t i = 0; i < n; i++) {
-        size_t vlen = ota_apdu_len(&apdus[i]);
-        size_t hl = ota_rapdu_tlv_hdr_len(OTA_RAPDU_TAG_C_APDU, vlen);
-
-        rc = ota_apdu_build(&apdus[i], dst + o + hl, cap - o - hl, err);
-        if (rc < 0) {
-            return rc;
-        }
-        rc = ota_rapdu_tlv_put(OTA_RAPDU_TAG_C_APDU, dst + o + hl, vlen, dst + o, cap - o, err);
-        if (rc < 0) {
-            return rc;
-        }
-        o += (size_t)rc;
-    }
-    if (indefinite) {
-        dst[o++] = 0x00;
-        dst[o++] = 0x00;
-    }
-    return (int)o;
+    return exp_cmd_build(&src, n, indefinite, dst, cap, err);
 }
 
 static int exp_cmd_walk(const uint8_t *p, size_t len, struct ota_rapdu_cmd_tlv *tlvs, size_t n_cap,

@@ -58,10 +58,7 @@ static const char *const div_names[OTA_SCP02_DIV__COUNT] = {
 
 const char *ota_scp02_div_name(enum ota_scp02_div m)
 {
-    if ((unsigned)m >= OTA_SCP02_DIV__COUNT) {
-        return "unknown";
-    }
-    return div_names[m];
+    return ota_enum_name(div_names, OTA_SCP02_DIV__COUNT, m);
 }
 
 /* Security levels this implementation runs; R-MAC (11, 13) is refused. */
@@ -456,12 +453,64 @@ static int check_sm_cla(uint8_t cla, struct ota_err *err)
     return 0;
 }
 
-/* ---- host state machine --------------------------------------------------- */
+/* ---- state machine plumbing shared by host and card ----------------------- */
 
-static const struct host_st_desc {
+/* One row of a state table (STYLE 5); the host and the card each have one table. */
+struct st_desc {
     const char *name;
     uint32_t next; /* mask of allowed next states */
-} host_st[OTA_SCP02_ST__COUNT] = {
+};
+
+static const char *st_name(const struct st_desc *tbl, unsigned n_states, unsigned st)
+{
+    if (st >= n_states) {
+        return "unknown";
+    }
+    return tbl[st].name;
+}
+
+/*
+ * The table check of every state change. A move the table does not allow is
+ * a bug in this file, hence -EPROTO rather than an assert only so a release
+ * build still refuses it. who prefixes the message ("scp02", "scp02 card").
+ */
+static int st_check(const struct st_desc *tbl, unsigned n_states, unsigned from, unsigned to,
+                    const char *ev, const char *who, struct ota_err *err)
+{
+    if (!(tbl[from].next & ST_BIT(to))) {
+        return ota_fail(err, -EPROTO, OTA_ERR_STATE, "%s: %s -> %s (%s) not allowed", who,
+                        st_name(tbl, n_states, from), st_name(tbl, n_states, to), ev);
+    }
+    return 0;
+}
+
+/* An operation needs the machine (owner, a noun for the message) in state want. */
+static int st_need(const void *owner, const char *noun, const struct st_desc *tbl,
+                   unsigned n_states, unsigned cur, unsigned want, const char *what,
+                   const char *who, struct ota_err *err)
+{
+    if (!owner) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "%s: %s without a %s", who, what, noun);
+    }
+    if (cur != want) {
+        return ota_fail(err, -EPROTO, OTA_ERR_STATE, "%s: %s in state %s, needs %s", who, what,
+                        st_name(tbl, n_states, cur), st_name(tbl, n_states, want));
+    }
+    return 0;
+}
+
+/* What a terminal state (and _fini) wipes, on either end. */
+static void wipe_keys(struct ota_scp02_keys *keys, struct ota_scp02_session_keys *skeys,
+                      uint8_t mac_chain[OTA_SCP02_MAC_LEN])
+{
+    ota_scp02_keys_wipe(keys);
+    ota_scp02_session_keys_wipe(skeys);
+    OPENSSL_cleanse(mac_chain, OTA_SCP02_MAC_LEN);
+}
+
+/* ---- host state machine --------------------------------------------------- */
+
+static const struct st_desc host_st[OTA_SCP02_ST__COUNT] = {
     [OTA_SCP02_ST_NEW] = {"new",
                           ST_BIT(OTA_SCP02_ST_INIT_UPDATE_SENT) | ST_BIT(OTA_SCP02_ST_CLOSED)},
     [OTA_SCP02_ST_INIT_UPDATE_SENT] = {"init-update-sent", ST_BIT(OTA_SCP02_ST_CARD_VERIFIED) |
@@ -491,39 +540,28 @@ static const char *const host_ev_names[OTA_SCP02_EV__COUNT] = {
 
 const char *ota_scp02_state_name(enum ota_scp02_state st)
 {
-    if ((unsigned)st >= OTA_SCP02_ST__COUNT) {
-        return "unknown";
-    }
-    return host_st[st].name;
+    return st_name(host_st, OTA_SCP02_ST__COUNT, (unsigned)st);
 }
 
 const char *ota_scp02_event_name(enum ota_scp02_event ev)
 {
-    if ((unsigned)ev >= OTA_SCP02_EV__COUNT) {
-        return "unknown";
-    }
-    return host_ev_names[ev];
+    return ota_enum_name(host_ev_names, OTA_SCP02_EV__COUNT, ev);
 }
 
 static void host_wipe(struct ota_scp02_session *s)
 {
-    ota_scp02_keys_wipe(&s->keys);
-    ota_scp02_session_keys_wipe(&s->skeys);
-    OPENSSL_cleanse(s->mac_chain, sizeof(s->mac_chain));
+    wipe_keys(&s->keys, &s->skeys, s->mac_chain);
 }
 
-/*
- * The one place a host session changes state (STYLE 5). A move the table
- * does not allow is a bug in this file, hence -EPROTO rather than an assert
- * only so a release build still refuses it. Terminal states wipe the keys.
- */
+/* The one place a host session changes state (STYLE 5). Terminal states wipe the keys. */
 static int host_set_state(struct ota_scp02_session *s, enum ota_scp02_state to,
                           enum ota_scp02_event ev, struct ota_err *err)
 {
-    if (!(host_st[s->state].next & ST_BIT(to))) {
-        return ota_fail(err, -EPROTO, OTA_ERR_STATE, "scp02: %s -> %s (%s) not allowed",
-                        ota_scp02_state_name(s->state), ota_scp02_state_name(to),
-                        ota_scp02_event_name(ev));
+    int rc = st_check(host_st, OTA_SCP02_ST__COUNT, s->state, to, ota_scp02_event_name(ev), "scp02",
+                      err);
+
+    if (rc < 0) {
+        return rc;
     }
     s->prev_state = s->state;
     s->state = to;
@@ -544,14 +582,8 @@ static int host_fail(struct ota_scp02_session *s, enum ota_scp02_event ev, int r
 static int host_need(const struct ota_scp02_session *s, enum ota_scp02_state st, const char *what,
                      struct ota_err *err)
 {
-    if (!s) {
-        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "scp02: %s without a session", what);
-    }
-    if (s->state != st) {
-        return ota_fail(err, -EPROTO, OTA_ERR_STATE, "scp02: %s in state %s, needs %s", what,
-                        ota_scp02_state_name(s->state), ota_scp02_state_name(st));
-    }
-    return 0;
+    return st_need(s, "session", host_st, OTA_SCP02_ST__COUNT, s ? (unsigned)s->state : 0,
+                   (unsigned)st, what, "scp02", err);
 }
 
 int ota_scp02_session_init(struct ota_scp02_session *s, struct ota_crypto *crypto,
@@ -888,10 +920,7 @@ void ota_scp02_session_fini(struct ota_scp02_session *s)
 
 /* ---- card state machine --------------------------------------------------- */
 
-static const struct card_st_desc {
-    const char *name;
-    uint32_t next;
-} card_st[OTA_SCP02_CST__COUNT] = {
+static const struct st_desc card_st[OTA_SCP02_CST__COUNT] = {
     [OTA_SCP02_CST_IDLE] = {"idle",
                             ST_BIT(OTA_SCP02_CST_INIT_UPDATED) | ST_BIT(OTA_SCP02_CST_CLOSED)},
     [OTA_SCP02_CST_INIT_UPDATED] = {"init-updated", ST_BIT(OTA_SCP02_CST_OPEN) |
@@ -913,35 +942,28 @@ static const char *const card_ev_names[OTA_SCP02_CEV__COUNT] = {
 
 const char *ota_scp02_card_state_name(enum ota_scp02_card_state st)
 {
-    if ((unsigned)st >= OTA_SCP02_CST__COUNT) {
-        return "unknown";
-    }
-    return card_st[st].name;
+    return st_name(card_st, OTA_SCP02_CST__COUNT, (unsigned)st);
 }
 
 const char *ota_scp02_card_event_name(enum ota_scp02_card_event ev)
 {
-    if ((unsigned)ev >= OTA_SCP02_CEV__COUNT) {
-        return "unknown";
-    }
-    return card_ev_names[ev];
+    return ota_enum_name(card_ev_names, OTA_SCP02_CEV__COUNT, ev);
 }
 
 static void card_wipe(struct ota_scp02_card *cd)
 {
-    ota_scp02_keys_wipe(&cd->keys);
-    ota_scp02_session_keys_wipe(&cd->skeys);
-    OPENSSL_cleanse(cd->mac_chain, sizeof(cd->mac_chain));
+    wipe_keys(&cd->keys, &cd->skeys, cd->mac_chain);
 }
 
 /* The one place the card end changes state; terminal states wipe the keys. */
 static int card_set_state(struct ota_scp02_card *cd, enum ota_scp02_card_state to,
                           enum ota_scp02_card_event ev, struct ota_err *err)
 {
-    if (!(card_st[cd->state].next & ST_BIT(to))) {
-        return ota_fail(err, -EPROTO, OTA_ERR_STATE, "scp02 card: %s -> %s (%s) not allowed",
-                        ota_scp02_card_state_name(cd->state), ota_scp02_card_state_name(to),
-                        ota_scp02_card_event_name(ev));
+    int rc = st_check(card_st, OTA_SCP02_CST__COUNT, cd->state, to, ota_scp02_card_event_name(ev),
+                      "scp02 card", err);
+
+    if (rc < 0) {
+        return rc;
     }
     cd->prev_state = cd->state;
     cd->state = to;
@@ -961,14 +983,8 @@ static int card_fail(struct ota_scp02_card *cd, enum ota_scp02_card_event ev, in
 static int card_need(const struct ota_scp02_card *cd, enum ota_scp02_card_state st,
                      const char *what, struct ota_err *err)
 {
-    if (!cd) {
-        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "scp02 card: %s without a card", what);
-    }
-    if (cd->state != st) {
-        return ota_fail(err, -EPROTO, OTA_ERR_STATE, "scp02 card: %s in state %s, needs %s", what,
-                        ota_scp02_card_state_name(cd->state), ota_scp02_card_state_name(st));
-    }
-    return 0;
+    return st_need(cd, "card", card_st, OTA_SCP02_CST__COUNT, cd ? (unsigned)cd->state : 0,
+                   (unsigned)st, what, "scp02 card", err);
 }
 
 int ota_scp02_card_init(struct ota_scp02_card *cd, struct ota_crypto *crypto,

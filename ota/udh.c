@@ -212,3 +212,14 @@ int ota_udh_info(const struct ota_udh *u, struct ota_udh_info *out, struct ota_e
     *out = in;
     return 0;
 }
+
+int ota_udh_parse_info(const uint8_t *ud, size_t len, struct ota_udh *u, struct ota_udh_info *in,
+                       struct ota_err *err)
+{
+    int rc = ota_udh_parse(ud, len, u, err);
+
+    if (rc) {
+        return rc;
+    }
+    return ota_udh_info(u, in, err);
+}

@@ -9,7 +9,10 @@
  */
 #include "smpp/cmpp.h"
 
+#include <ctype.h>
 #include <string.h>
+
+#include <osmocom/core/utils.h>
 
 /* Bit widths and shifts of §8, least significant field first. */
 #define MSGID_SEQ_BITS 16
@@ -105,20 +108,6 @@ const char *cmpp_msgid_fmt_name(enum cmpp_msgid_fmt fmt)
     return "unknown";
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static int parse_hex(const char *s, size_t len, uint64_t *id, struct ota_err *err)
 {
     uint64_t v = 0;
@@ -131,13 +120,12 @@ static int parse_hex(const char *s, size_t len, uint64_t *id, struct ota_err *er
                         len);
     }
     for (size_t i = 0; i < len; i++) {
-        int d = hex_val(s[i]);
-        if (d < 0) {
+        if (!isxdigit((unsigned char)s[i])) {
             return ota_fail(err, -EINVAL, OTA_ERR_VALUE,
                             "cmpp msg_id: character 0x%02x at %zu is not a hex digit",
                             (unsigned char)s[i], i);
         }
-        v = v << 4 | (uint64_t)d;
+        v = v << 4 | osmo_char2bcd(s[i]);
     }
     *id = v;
     return 0;

@@ -157,10 +157,7 @@ static const char *const stat_names[CMPP_STAT__COUNT] = {
 
 const char *cmpp_stat_name(enum cmpp_stat st)
 {
-    if ((unsigned)st < CMPP_STAT__COUNT) {
-        return stat_names[st];
-    }
-    return "unknown";
+    return ota_enum_name(stat_names, CMPP_STAT__COUNT, st);
 }
 
 enum cmpp_stat cmpp_stat_parse(const char *stat)

@@ -63,42 +63,34 @@ static const char *const dlr_event_names[KBOX_DLR_EV__COUNT] = {
     [KBOX_DLR_EV_SMSC_REJECTED] = "smsc_rejected",
 };
 
-static const char *name_of(const char *const *tab, size_t n, int64_t v)
-{
-    if (v < 0 || (uint64_t)v >= n || !tab[v]) {
-        return "unknown";
-    }
-    return tab[v];
-}
-
 const char *kbox_msg_type_name(int32_t type)
 {
-    return name_of(msg_type_names, OTA_ARRAY_SIZE(msg_type_names), type);
+    return ota_enum_name(msg_type_names, OTA_ARRAY_SIZE(msg_type_names), type);
 }
 
 const char *kbox_admin_cmd_name(int32_t cmd)
 {
-    return name_of(admin_cmd_names, OTA_ARRAY_SIZE(admin_cmd_names), cmd);
+    return ota_enum_name(admin_cmd_names, OTA_ARRAY_SIZE(admin_cmd_names), cmd);
 }
 
 const char *kbox_sms_type_name(int32_t sms_type)
 {
-    return name_of(sms_type_names, OTA_ARRAY_SIZE(sms_type_names), sms_type);
+    return ota_enum_name(sms_type_names, OTA_ARRAY_SIZE(sms_type_names), sms_type);
 }
 
 const char *kbox_ack_status_name(int32_t nack)
 {
-    return name_of(ack_status_names, OTA_ARRAY_SIZE(ack_status_names), nack);
+    return ota_enum_name(ack_status_names, OTA_ARRAY_SIZE(ack_status_names), nack);
 }
 
 const char *kbox_ack_class_name(enum kbox_ack_class cls)
 {
-    return name_of(ack_class_names, OTA_ARRAY_SIZE(ack_class_names), cls);
+    return ota_enum_name(ack_class_names, OTA_ARRAY_SIZE(ack_class_names), cls);
 }
 
 const char *kbox_dlr_event_name(enum kbox_dlr_event ev)
 {
-    return name_of(dlr_event_names, OTA_ARRAY_SIZE(dlr_event_names), ev);
+    return ota_enum_name(dlr_event_names, OTA_ARRAY_SIZE(dlr_event_names), ev);
 }
 
 /* ---- field tables (gw/msg-decl.h, kannel-dev 1.4.5) ----------------------- */

@@ -9,6 +9,7 @@
  * in tests/fuzz/corpus/cmpp/ (same Python builder) must decode.
  */
 #include "smpp/cmpp.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,9 +83,10 @@ static const uint8_t push_content[] = {0x06, 0x05, 0x04, 0x0b, 0x84, 0x23,
 
 static size_t hex(const char *h, uint8_t *out, size_t cap)
 {
-    int n = osmo_hexparse(h, out, cap);
+    size_t n = ts_hex(h, out, cap);
+
     assert_true(n > 0);
-    return (size_t)n;
+    return n;
 }
 
 /* ---- sample PDUs of every type ------------------------------------------------ */

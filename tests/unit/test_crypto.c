@@ -7,6 +7,7 @@
  * the bad paths (wrong key lengths, unaligned input, small output).
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,28 +32,14 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t hex(const char *h, uint8_t *out, size_t cap)
-{
-    int n = osmo_hexparse(h, out, cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static void mkkey(struct ota_key *k, enum ota_cipher c, const char *h)
-{
-    uint8_t b[32];
-    size_t n = hex(h, b, sizeof(b));
-    assert_int_equal(ota_key_set(k, c, b, n, NULL), 0);
-}
-
 static void test_des_single(void **state)
 {
     struct ota_key k;
     uint8_t in[8], out[8], back[8], exp[8];
     (void)state;
-    mkkey(&k, OTA_CIPHER_DES, "133457799bbcdff1");
-    hex("0123456789abcdef", in, 8);
-    hex("85e813540f0ab405", exp, 8);
+    ts_mkkey(&k, OTA_CIPHER_DES, "133457799bbcdff1");
+    ts_hex("0123456789abcdef", in, 8);
+    ts_hex("85e813540f0ab405", exp, 8);
     assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, true, NULL, in, 8, out, NULL), 0);
     assert_memory_equal(out, exp, 8);
     assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_ECB, false, NULL, out, 8, back, NULL), 0);
@@ -64,9 +51,9 @@ static void test_kcv(void **state)
     struct ota_key k;
     uint8_t kcv[3], exp[3];
     (void)state;
-    mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
+    ts_mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
     assert_int_equal(ota_crypto_kcv(cx, &k, kcv, NULL), 0);
-    hex("8baf47", exp, 3);
+    ts_hex("8baf47", exp, 3);
     assert_memory_equal(kcv, exp, 3);
 }
 
@@ -76,14 +63,14 @@ static void test_cmac_sp800_38b(void **state)
     uint8_t msg[64], tag[16], exp[16];
     size_t n = 0;
     (void)state;
-    mkkey(&k, OTA_CIPHER_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+    ts_mkkey(&k, OTA_CIPHER_AES, "2b7e151628aed2a6abf7158809cf4f3c");
     assert_int_equal(ota_crypto_cmac(cx, &k, msg, 0, tag, &n, NULL), 0);
     assert_int_equal(n, 16);
-    hex("bb1d6929e95937287fa37d129b756746", exp, 16);
+    ts_hex("bb1d6929e95937287fa37d129b756746", exp, 16);
     assert_memory_equal(tag, exp, 16);
-    size_t ml = hex("6bc1bee22e409f96e93d7e117393172a", msg, sizeof(msg));
+    size_t ml = ts_hex("6bc1bee22e409f96e93d7e117393172a", msg, sizeof(msg));
     assert_int_equal(ota_crypto_cmac(cx, &k, msg, ml, tag, &n, NULL), 0);
-    hex("070a16b46b4d4144f79bdd9dd04a287c", exp, 16);
+    ts_hex("070a16b46b4d4144f79bdd9dd04a287c", exp, 16);
     assert_memory_equal(tag, exp, 16);
 }
 
@@ -92,7 +79,7 @@ static void test_cbc_mac_zero_fill(void **state)
     struct ota_key k;
     uint8_t msg[13], padded[16] = {0}, enc[16], mac[8];
     (void)state;
-    mkkey(&k, OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
+    ts_mkkey(&k, OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
     for (size_t i = 0; i < sizeof(msg); i++) {
         msg[i] = (uint8_t)(i * 7 + 1);
     }
@@ -119,13 +106,13 @@ static void test_retail_mac(void **state)
     struct ota_key k, k1, k2;
     uint8_t msg[24], icv[8], mac[8], h[8], t[8];
     (void)state;
-    mkkey(&k, OTA_CIPHER_3DES2, "c6713f31b8dc1f8905dfecb4065cb81e");
-    mkkey(&k1, OTA_CIPHER_DES, "c6713f31b8dc1f89");
-    mkkey(&k2, OTA_CIPHER_DES, "05dfecb4065cb81e");
+    ts_mkkey(&k, OTA_CIPHER_3DES2, "c6713f31b8dc1f8905dfecb4065cb81e");
+    ts_mkkey(&k1, OTA_CIPHER_DES, "c6713f31b8dc1f89");
+    ts_mkkey(&k2, OTA_CIPHER_DES, "05dfecb4065cb81e");
     for (size_t i = 0; i < sizeof(msg); i++) {
         msg[i] = (uint8_t)(0xa5 ^ i);
     }
-    hex("1122334455667788", icv, 8);
+    ts_hex("1122334455667788", icv, 8);
     assert_int_equal(ota_crypto_retail_mac(cx, &k, icv, msg, sizeof(msg), mac, NULL), 0);
     /* Reference: single DES CBC under K1 for every block, then D(K2), E(K1). */
     uint8_t enc[24];
@@ -177,10 +164,10 @@ static void test_bad_paths(void **state)
     assert_memory_equal(&k, &before, sizeof(k)); /* unchanged on failure */
     assert_int_equal(ota_key_set(&k, OTA_CIPHER_AES, b, 20, &e), -EINVAL);
     assert_int_equal(ota_key_set(&k, OTA_CIPHER_NONE, b, 8, &e), -EINVAL);
-    mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
+    ts_mkkey(&k, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
     assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, b, 12, out, &e), -EINVAL);
     assert_int_equal(e.code, OTA_ERR_PADDING);
-    mkkey(&aes, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
+    ts_mkkey(&aes, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
     assert_int_equal(ota_crypto_cipher(cx, &aes, OTA_MODE_CBC, true, NULL, b, 8, out, &e), -EINVAL);
     assert_int_equal(ota_crypto_cbc_mac(cx, &aes, NULL, b, 8, out, &e), -EINVAL);
     assert_int_equal(e.code, OTA_ERR_KEY);
@@ -212,12 +199,12 @@ static void test_aes_all_lengths(void **state)
         "8ea2b7ca516745bfeafc49904b496089",
     };
     uint8_t in[16], out[16], e[16];
-    hex("00112233445566778899aabbccddeeff", in, 16);
+    ts_hex("00112233445566778899aabbccddeeff", in, 16);
     for (int i = 0; i < 3; i++) {
         struct ota_key k;
-        mkkey(&k, OTA_CIPHER_AES, keys[i]);
+        ts_mkkey(&k, OTA_CIPHER_AES, keys[i]);
         assert_int_equal(ota_crypto_cipher(cx, &k, OTA_MODE_CBC, true, NULL, in, 16, out, NULL), 0);
-        hex(exp[i], e, 16);
+        ts_hex(exp[i], e, 16);
         assert_memory_equal(out, e, 16);
     }
 }

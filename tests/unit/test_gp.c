@@ -7,6 +7,7 @@
  * refusals of bad AIDs, roles and sizes; nothing written on failure.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,28 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
-
-static size_t hx(const char *h, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(h) / 2;
-
-    assert_true(strlen(h) % 2 == 0 && n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static void assert_bytes(const uint8_t *p, int len, const char *h)
-{
-    uint8_t want[600];
-    size_t n = hx(h, want, sizeof(want));
-
-    assert_int_equal(len, (int)n);
-    assert_memory_equal(p, want, n);
-}
 
 static const uint8_t isd[] = {0xa0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00};
 static const uint8_t elf[] = {0xa0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x41};
@@ -158,21 +137,21 @@ static void test_vectors(void **state)
         .params_len = 2,
     };
     n = ota_gp_install(&in, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e60c002007a000000151534108a00000015153410108a000000151534101010002c90000");
+    ts_assert_bytes(out, n,
+                    "80e60c002007a000000151534108a00000015153410108a000000151534101010002c90000");
 
     /* pysimgen-scp02-GP-default-keys-SL01, plain APDU 3: DELETE with related objects. */
     n = ota_gp_delete(isd, 7, true, NULL, 0, out, sizeof(out), NULL);
-    assert_bytes(out, n, "80e40080094f07a000000151000000");
+    ts_assert_bytes(out, n, "80e40080094f07a000000151000000");
 
     /* SL03 APDU 3: SET STATUS lock. */
     n = ota_gp_set_status(OTA_GP_STATUS_SCOPE_APP, OTA_GP_SET_STATUS_LOCK, app, sizeof(app), out,
                           sizeof(out), NULL);
-    assert_bytes(out, n, "80f0408008a000000151534101");
+    ts_assert_bytes(out, n, "80f0408008a000000151534101");
 
     n = ota_gp_get_status(OTA_GP_STATUS_ISD, OTA_GP_STATUS_TLV, NULL, 0, NULL, 0, out, sizeof(out),
                           NULL);
-    assert_bytes(out, n, "80f28002024f0000");
+    ts_assert_bytes(out, n, "80f28002024f0000");
 
     /* pysim-scp02-handshake-sl01 APDU 3 has "5c05" over 4 tag octets (4f 9f70 c5), a
      * length no encoder produces; we write 5c04, and add Le. */
@@ -180,29 +159,29 @@ static void test_vectors(void **state)
     static const uint8_t tags[] = {0x4f, 0x9f, 0x70, 0xc5};
     n = ota_gp_get_status(OTA_GP_STATUS_ELF, OTA_GP_STATUS_TLV, filt, 2, tags, 4, out, sizeof(out),
                           NULL);
-    assert_bytes(out, n,
-                 "80f220020a4f0212345c044f9f70c5"
-                 "00");
+    ts_assert_bytes(out, n,
+                    "80f220020a4f0212345c044f9f70c5"
+                    "00");
 
     n = ota_gp_get_data(0x0066, out, sizeof(out), NULL);
-    assert_bytes(out, n, "80ca006600");
+    ts_assert_bytes(out, n, "80ca006600");
 
     static const uint8_t hc[8] = {0x40, 0xa6, 0x2c, 0x37, 0xfa, 0x63, 0x04, 0xf8};
     n = ota_gp_init_update(0x20, hc, out, sizeof(out), NULL);
-    assert_bytes(out, n, "805020000840a62c37fa6304f800");
+    ts_assert_bytes(out, n, "805020000840a62c37fa6304f800");
 
     uint8_t cg[8], mac[8];
-    hx("ba6961667737c5bc", cg, sizeof(cg));
-    hx("ebece14c7d6a4376", mac, sizeof(mac));
+    ts_hex("ba6961667737c5bc", cg, sizeof(cg));
+    ts_hex("ebece14c7d6a4376", mac, sizeof(mac));
     n = ota_gp_ext_auth(0x01, cg, mac, out, sizeof(out), NULL);
-    assert_bytes(out, n, "8482010010ba6961667737c5bcebece14c7d6a4376");
+    ts_assert_bytes(out, n, "8482010010ba6961667737c5bcebece14c7d6a4376");
 
     n = ota_gp_select(isd, sizeof(isd), out, sizeof(out), NULL);
-    assert_bytes(out, n, "00a4040008a00000015100000000");
+    ts_assert_bytes(out, n, "00a4040008a00000015100000000");
 
     n = ota_gp_set_status(OTA_GP_STATUS_SCOPE_ISD, OTA_GP_CARD_LOCKED, NULL, 0, out, sizeof(out),
                           NULL);
-    assert_bytes(out, n, "80f0807f");
+    ts_assert_bytes(out, n, "80f0807f");
 }
 
 static void test_install_load(void **state)
@@ -214,8 +193,8 @@ static void test_install_load(void **state)
     (void)state;
     /* The INSTALL [for load] of the SCP02 vector with system params EF C6 01FD. */
     pl = ota_gp_system_params(&sp, params, sizeof(params), NULL);
-    assert_bytes(params, pl, "ef04c60201fd");
-    hx("a0000004650000000000000050524f01", elf16, sizeof(elf16));
+    ts_assert_bytes(params, pl, "ef04c60201fd");
+    ts_hex("a0000004650000000000000050524f01", elf16, sizeof(elf16));
     struct ota_gp_install in = {
         .kind = OTA_GP_INSTALL_FOR_LOAD,
         .elf_aid = elf16,
@@ -224,7 +203,7 @@ static void test_install_load(void **state)
         .params_len = (size_t)pl,
     };
     n = ota_gp_install(&in, out, sizeof(out), NULL);
-    assert_bytes(out, n, "80e602001b10a0000004650000000000000050524f01000006ef04c60201fd00");
+    ts_assert_bytes(out, n, "80e602001b10a0000004650000000000000050524f01000006ef04c60201fd00");
 
     /* With an SD AID and a hash. */
     static const uint8_t hash[4] = {1, 2, 3, 4};
@@ -235,26 +214,26 @@ static void test_install_load(void **state)
     in.params_len = 0;
     in.params = NULL;
     n = ota_gp_install(&in, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e6020021"
-                 "10a0000004650000000000000050524f01"
-                 "08a000000151000000"
-                 "0401020304"
-                 "00"
-                 "00");
+    ts_assert_bytes(out, n,
+                    "80e6020021"
+                    "10a0000004650000000000000050524f01"
+                    "08a000000151000000"
+                    "0401020304"
+                    "00"
+                    "00");
 
     struct ota_gp_space sp3 = {.nv_code = 0x100, .v_data = 0x20, .nv_data = 0x12345};
     pl = ota_gp_system_params(&sp3, params, sizeof(params), NULL);
-    assert_bytes(params, pl, "ef0ec6020100c7020020c80400012345");
+    ts_assert_bytes(params, pl, "ef0ec6020100c7020020c80400012345");
     struct ota_gp_space none = {0};
     assert_int_equal(ota_gp_system_params(&none, params, sizeof(params), NULL), -EINVAL);
 
     pl = ota_gp_install_params(NULL, 0, NULL, 0, params, sizeof(params), NULL);
-    assert_bytes(params, pl, "c900");
+    ts_assert_bytes(params, pl, "c900");
     static const uint8_t ap[2] = {0x01, 0x02};
     static const uint8_t sys[6] = {0xef, 0x04, 0xc8, 0x02, 0x01, 0x00};
     pl = ota_gp_install_params(ap, 2, sys, 6, params, sizeof(params), NULL);
-    assert_bytes(params, pl, "c9020102ef04c8020100");
+    ts_assert_bytes(params, pl, "c9020102ef04c8020100");
     assert_int_equal(ota_gp_install_params(ap, 2, sys, 6, params, 9, NULL), -ENOSPC);
 }
 
@@ -273,13 +252,13 @@ static void test_install_roles(void **state)
         .priv_len = 1,
     };
     n = ota_gp_install(&ms, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e608000f"
-                 "0000"
-                 "08a000000151534101"
-                 "0100"
-                 "00"
-                 "00");
+    ts_assert_bytes(out, n,
+                    "80e608000f"
+                    "0000"
+                    "08a000000151534101"
+                    "0100"
+                    "00"
+                    "00");
 
     struct ota_gp_install pe = {
         .kind = OTA_GP_INSTALL_FOR_PERSONALIZATION,
@@ -287,11 +266,11 @@ static void test_install_roles(void **state)
         .app_aid_len = 8,
     };
     n = ota_gp_install(&pe, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e620000e"
-                 "0000"
-                 "08a000000151534101"
-                 "000000");
+    ts_assert_bytes(out, n,
+                    "80e620000e"
+                    "0000"
+                    "08a000000151534101"
+                    "000000");
 
     struct ota_gp_install ex = {
         .kind = OTA_GP_INSTALL_FOR_EXTRADITION,
@@ -301,14 +280,14 @@ static void test_install_roles(void **state)
         .app_aid_len = 8,
     };
     n = ota_gp_install(&ex, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e6100016"
-                 "08a000000151000000"
-                 "00"
-                 "08a000000151534101"
-                 "00"
-                 "00"
-                 "00");
+    ts_assert_bytes(out, n,
+                    "80e6100016"
+                    "08a000000151000000"
+                    "00"
+                    "08a000000151534101"
+                    "00"
+                    "00"
+                    "00");
 
     struct ota_gp_install ru = {
         .kind = OTA_GP_INSTALL_FOR_REGISTRY_UPDATE,
@@ -318,14 +297,14 @@ static void test_install_roles(void **state)
         .priv_len = 3,
     };
     n = ota_gp_install(&ru, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e6400011"
-                 "00"
-                 "00"
-                 "08a000000151534101"
-                 "0380c000"
-                 "00"
-                 "00");
+    ts_assert_bytes(out, n,
+                    "80e6400011"
+                    "00"
+                    "00"
+                    "08a000000151534101"
+                    "0380c000"
+                    "00"
+                    "00");
 
     struct ota_gp_install io = {
         .kind = OTA_GP_INSTALL_FOR_INSTALL,
@@ -341,14 +320,14 @@ static void test_install_roles(void **state)
         .params_len = 2,
     };
     n = ota_gp_install(&io, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e6040022"
-                 "07a0000001515341"
-                 "08a000000151534101"
-                 "08a000000151534101"
-                 "0380c000"
-                 "02c900"
-                 "00");
+    ts_assert_bytes(out, n,
+                    "80e6040022"
+                    "07a0000001515341"
+                    "08a000000151534101"
+                    "08a000000151534101"
+                    "0380c000"
+                    "02c900"
+                    "00");
 
     assert_string_equal(ota_gp_install_kind_name(OTA_GP_INSTALL_FOR_EXTRADITION),
                         "for-extradition");
@@ -379,9 +358,9 @@ static void test_load(void **state)
     assert_memory_equal(out, "\x80\xe8\x00\x01\xc8", 5);
     assert_memory_equal(out + 5, file + 196, 200);
     n = ota_gp_load_block(&l, 3, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e8800304"
-                 "54555657");
+    ts_assert_bytes(out, n,
+                    "80e8800304"
+                    "54555657");
     assert_int_equal(ota_gp_load_block(&l, 4, out, sizeof(out), &err), -EINVAL);
     assert_int_equal(err.code, OTA_ERR_ARG);
 
@@ -415,14 +394,14 @@ static void test_load(void **state)
     assert_int_equal(ota_gp_load_count(&ld, &nb, NULL), 0);
     assert_int_equal(nb, 2);
     n = ota_gp_load_block(&ld, 0, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e8000008"
-                 "e2034f01aa"
-                 "c40300");
+    ts_assert_bytes(out, n,
+                    "80e8000008"
+                    "e2034f01aa"
+                    "c40300");
     n = ota_gp_load_block(&ld, 1, out, sizeof(out), NULL);
-    assert_bytes(out, n,
-                 "80e880010201"
-                 "02");
+    ts_assert_bytes(out, n,
+                    "80e880010201"
+                    "02");
 
     /* 200-octet file: C4 81 C8. */
     struct ota_gp_load l2 = {.file = file, .file_len = 200, .block_len = 255};
@@ -464,10 +443,10 @@ static void test_store_data(void **state)
     }
     n = ota_gp_store_data(OTA_GP_STORE_LAST | OTA_GP_STORE_STRUCT_BERTLV, 0, data, 93, out,
                           sizeof(out), NULL);
-    assert_bytes(out, n, want);
+    ts_assert_bytes(out, n, want);
     n = ota_gp_store_data_block(OTA_GP_STORE_STRUCT_BERTLV, data, 93, 200, 0, out, sizeof(out),
                                 NULL);
-    assert_bytes(out, n, want);
+    ts_assert_bytes(out, n, want);
 
     /* 600 octets in 250: blocks 0, 1 (P1 08 DGI) and 2 (P1 88). */
     assert_int_equal(ota_gp_store_data_count(600, 250, &nb, NULL), 0);
@@ -499,11 +478,11 @@ static void test_put_key(void **state)
 
     (void)state;
     assert_int_equal(ota_crypto_new(&c, NULL), 0);
-    hx("404142434445464748494a4b4c4d4e4f", raw, sizeof(raw));
+    ts_hex("404142434445464748494a4b4c4d4e4f", raw, sizeof(raw));
     for (int i = 0; i < 3; i++) {
         assert_int_equal(ota_key_set(&k[i], OTA_CIPHER_3DES2, raw, 16, NULL), 0);
     }
-    hx("06e72d52eefbd1d8db5c230c3f2b56e9", raw, sizeof(raw)); /* a session DEK of the vectors */
+    ts_hex("06e72d52eefbd1d8db5c230c3f2b56e9", raw, sizeof(raw)); /* a session DEK of the vectors */
     assert_int_equal(ota_key_set(&dek, OTA_CIPHER_3DES2, raw, 16, NULL), 0);
 
     /* Independent: 3DES-ECB of the plain key under the DEK; KCV 8BAF47. */
@@ -530,9 +509,9 @@ static void test_put_key(void **state)
     assert_memory_equal(out, "\x80\xd8\x30\x02\x17\x31\x80\x10", 8);
 
     /* AES key under an AES DEK: 88 len+1 len enc 03 kcv. */
-    hx("000102030405060708090a0b0c0d0e0f", raw, sizeof(raw));
+    ts_hex("000102030405060708090a0b0c0d0e0f", raw, sizeof(raw));
     assert_int_equal(ota_key_set(&aes_dek, OTA_CIPHER_AES, raw, 16, NULL), 0);
-    hx("404142434445464748494a4b4c4d4e4f", raw, sizeof(raw));
+    ts_hex("404142434445464748494a4b4c4d4e4f", raw, sizeof(raw));
     assert_int_equal(ota_key_set(&aes_k, OTA_CIPHER_AES, raw, 16, NULL), 0);
     assert_int_equal(
         ota_crypto_cipher(c, &aes_dek, OTA_MODE_CBC, true, NULL, aes_k.bytes, 16, enc, NULL), 0);

@@ -5,6 +5,7 @@
  * or repeated tag refused with its own code and no entry written.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,28 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
-
-static size_t hx(const char *h, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(h) / 2;
-
-    assert_true(strlen(h) % 2 == 0 && n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static void assert_bytes(const uint8_t *p, size_t len, const char *h)
-{
-    uint8_t want[300];
-    size_t n = hx(h, want, sizeof(want));
-
-    assert_int_equal(len, n);
-    assert_memory_equal(p, want, n);
-}
 
 #define E_ISD                                                                                      \
     "e313"                                                                                         \
@@ -62,7 +41,7 @@ static void expect_tlv_err(const char *h, enum ota_errc code)
     uint8_t b[300];
     struct ota_gp_status_entry e[4];
     struct ota_err err;
-    size_t n = 66, len = hx(h, b, sizeof(b));
+    size_t n = 66, len = ts_hex(h, b, sizeof(b));
 
     memset(e, 0xee, sizeof(e));
     assert_true(ota_gp_status_parse_tlv(b, len, e, 4, &n, &err) < 0);
@@ -74,7 +53,7 @@ static void expect_tlv_err(const char *h, enum ota_errc code)
 static void test_tlv_bad(void **state)
 {
     uint8_t b[300];
-    size_t len = hx(tlv_rsp, b, sizeof(b));
+    size_t len = ts_hex(tlv_rsp, b, sizeof(b));
 
     (void)state;
     for (size_t k = 0; k < len; k++) {
@@ -119,47 +98,47 @@ static void test_tlv_good(void **state)
     uint8_t b[300];
     struct ota_gp_status_entry e[4];
     const uint8_t *aid;
-    size_t n, al, len = hx(tlv_rsp, b, sizeof(b));
+    size_t n, al, len = ts_hex(tlv_rsp, b, sizeof(b));
 
     (void)state;
     assert_int_equal(ota_gp_status_parse_tlv(b, len, e, 4, &n, NULL), 0);
     assert_int_equal(n, 3);
-    assert_bytes(e[0].aid, e[0].aid_len, "a000000151000000");
+    ts_assert_bytes(e[0].aid, e[0].aid_len, "a000000151000000");
     assert_int_equal(e[0].lcs, 0x0f);
     assert_string_equal(ota_gp_lcs_name(OTA_GP_LCS_SD, e[0].lcs), "PERSONALIZED");
     assert_int_equal(e[0].priv_len, 3);
     assert_memory_equal(e[0].priv, "\x9e\xfe\x80", 3);
     assert_int_equal(e[0].n_modules, 0);
 
-    assert_bytes(e[1].aid, e[1].aid_len, "a000000151534101");
+    ts_assert_bytes(e[1].aid, e[1].aid_len, "a000000151534101");
     assert_int_equal(e[1].lcs, 0x07);
     assert_int_equal(e[1].priv_len, 1);
-    assert_bytes(e[1].elf_aid, e[1].elf_aid_len, "a0000001515341");
-    assert_bytes(e[1].sd_aid, e[1].sd_aid_len, "a000000151000000");
+    ts_assert_bytes(e[1].elf_aid, e[1].elf_aid_len, "a0000001515341");
+    ts_assert_bytes(e[1].sd_aid, e[1].sd_aid_len, "a000000151000000");
 
     assert_int_equal(e[2].lcs, 0x01);
     assert_int_equal(e[2].priv_len, 0);
-    assert_bytes(e[2].version, e[2].version_len, "0100");
+    ts_assert_bytes(e[2].version, e[2].version_len, "0100");
     assert_int_equal(e[2].n_modules, 2);
     assert_int_equal(ota_gp_status_module(&e[2], 1, &aid, &al, NULL), 0);
-    assert_bytes(aid, al, "a000000151534102");
+    ts_assert_bytes(aid, al, "a000000151534102");
     assert_int_equal(ota_gp_status_module(&e[2], 0, &aid, &al, NULL), 0);
-    assert_bytes(aid, al, "a000000151534101");
+    ts_assert_bytes(aid, al, "a000000151534101");
     assert_int_equal(ota_gp_status_module(&e[2], 2, &aid, &al, NULL), -EINVAL);
 
     /* Unknown tags inside E3 are skipped, also between modules. */
-    len = hx("e31c"
-             "4f05a000000151"
-             "9f700101"
-             "8405a000000152"
-             "cf0101"
-             "8405a000000153",
-             b, sizeof(b));
+    len = ts_hex("e31c"
+                 "4f05a000000151"
+                 "9f700101"
+                 "8405a000000152"
+                 "cf0101"
+                 "8405a000000153",
+                 b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_tlv(b, len, e, 4, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_int_equal(e[0].n_modules, 2);
     assert_int_equal(ota_gp_status_module(&e[0], 1, &aid, &al, NULL), 0);
-    assert_bytes(aid, al, "a000000153");
+    ts_assert_bytes(aid, al, "a000000153");
 }
 
 static const char legacy_apps[] = "08a0000001515341010700"
@@ -183,10 +162,10 @@ static void test_legacy(void **state)
     size_t n, al, len;
 
     (void)state;
-    len = hx(legacy_apps, b, sizeof(b));
+    len = ts_hex(legacy_apps, b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_legacy(b, len, 0x40, e, 4, &n, NULL), 0);
     assert_int_equal(n, 2);
-    assert_bytes(e[0].aid, e[0].aid_len, "a000000151534101");
+    ts_assert_bytes(e[0].aid, e[0].aid_len, "a000000151534101");
     assert_int_equal(e[0].lcs, 0x07);
     assert_int_equal(e[0].priv[0], 0x00);
     assert_int_equal(e[1].lcs, 0x03);
@@ -201,13 +180,13 @@ static void test_legacy(void **state)
         }
     }
 
-    len = hx(legacy_mods, b, sizeof(b));
+    len = ts_hex(legacy_mods, b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_legacy(b, len, 0x10, e, 4, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_int_equal(e[0].n_modules, 2);
     assert_int_equal(ota_gp_status_module(&e[0], 1, &aid, &al, NULL), 0);
-    assert_bytes(aid, al, "a000000151534102");
-    assert_bytes(e[1].aid, e[1].aid_len, "a000000152");
+    ts_assert_bytes(aid, al, "a000000151534102");
+    ts_assert_bytes(e[1].aid, e[1].aid_len, "a000000152");
     assert_int_equal(e[1].lcs, 0x01);
     assert_int_equal(e[1].n_modules, 0);
     for (size_t k = 0; k < len; k++) {
@@ -220,16 +199,16 @@ static void test_legacy(void **state)
         }
     }
     /* AID lengths 0 and 17 are lies. */
-    len = hx("000700", b, sizeof(b));
+    len = ts_hex("000700", b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_legacy(b, len, 0x40, e, 4, &n, &err), -EBADMSG);
     assert_int_equal(err.code, OTA_ERR_LENGTH);
-    len = hx("11a0", b, sizeof(b));
+    len = ts_hex("11a0", b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_legacy(b, len, 0x40, e, 4, &n, &err), -EBADMSG);
     assert_int_equal(err.code, OTA_ERR_LENGTH);
-    len = hx("05a00000015201000100", b, sizeof(b));
+    len = ts_hex("05a00000015201000100", b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_legacy(b, len, 0x10, e, 4, &n, &err), -EBADMSG);
     assert_int_equal(err.code, OTA_ERR_LENGTH);
-    len = hx(legacy_apps, b, sizeof(b));
+    len = ts_hex(legacy_apps, b, sizeof(b));
     assert_int_equal(ota_gp_status_parse_legacy(b, len, 0x40, e, 1, &n, &err), -ENOSPC);
     assert_int_equal(err.code, OTA_ERR_LIMIT);
 }

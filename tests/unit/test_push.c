@@ -6,6 +6,7 @@
  * with its own code.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,19 +34,12 @@ static void example(struct ota_push *p)
     osmo_hexparse("00112233445566778899aabbccddeeff", p->serial, sizeof(p->serial));
 }
 
-static size_t hex(const char *h, uint8_t *b, size_t cap)
-{
-    int n = osmo_hexparse(h, b, (unsigned)cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
 static void expect_err(const char *h, int rc, enum ota_errc code)
 {
     uint8_t ud[OTA_SMS_UD_MAX];
     struct ota_push p, keep;
     struct ota_err e;
-    size_t n = hex(h, ud, sizeof(ud));
+    size_t n = ts_hex(h, ud, sizeof(ud));
 
     memset(&keep, 0x4d, sizeof(keep));
     p = keep;
@@ -59,7 +53,7 @@ static void test_decode_bad(void **state)
     uint8_t ud[OTA_SMS_UD_MAX];
     struct ota_push p, keep;
     struct ota_err e;
-    size_t n = hex(EXAMPLE, ud, sizeof(ud));
+    size_t n = ts_hex(EXAMPLE, ud, sizeof(ud));
     (void)state;
 
     /* every truncation */
@@ -141,7 +135,7 @@ static void test_example(void **state)
 {
     uint8_t want[OTA_SMS_UD_MAX], out[OTA_SMS_UD_MAX];
     struct ota_push p, q;
-    size_t n = hex(EXAMPLE, want, sizeof(want));
+    size_t n = ts_hex(EXAMPLE, want, sizeof(want));
     (void)state;
 
     example(&p);
@@ -190,12 +184,12 @@ static void test_tolerant(void **state)
     (void)state;
 
     /* 8-bit ports */
-    n = hex("0404021020"
-            "01"
-            "01"
-            "55"
-            "00112233445566778899aabbccddeeff",
-            ud, sizeof(ud));
+    n = ts_hex("0404021020"
+               "01"
+               "01"
+               "55"
+               "00112233445566778899aabbccddeeff",
+               ud, sizeof(ud));
     assert_int_equal(ota_push_decode(ud, n, &p, NULL), 0);
     assert_true(p.ports8);
     assert_int_equal(p.dst_port, 0x10);
@@ -203,12 +197,12 @@ static void test_tolerant(void **state)
     assert_int_equal(p.seid_len, 1);
     assert_int_equal(p.seid[0], 0x55);
     /* unknown IEs around the port IE are ignored */
-    n = hex("0d2402aabb050423f4c350a0017f"
-            "01"
-            "01"
-            "55"
-            "00112233445566778899aabbccddeeff",
-            ud, sizeof(ud));
+    n = ts_hex("0d2402aabb050423f4c350a0017f"
+               "01"
+               "01"
+               "55"
+               "00112233445566778899aabbccddeeff",
+               ud, sizeof(ud));
     assert_int_equal(ota_push_decode(ud, n, &p, NULL), 0);
     assert_int_equal(p.dst_port, 0x23f4);
 }

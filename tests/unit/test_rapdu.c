@@ -6,6 +6,7 @@
  * truncation, lying length and unknown tag refused with its own code.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,28 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
-
-static size_t hx(const char *h, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(h) / 2;
-
-    assert_true(strlen(h) % 2 == 0 && n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
-static void assert_bytes(const uint8_t *p, size_t len, const char *h)
-{
-    uint8_t want[600];
-    size_t n = hx(h, want, sizeof(want));
-
-    assert_int_equal(len, n);
-    assert_memory_equal(p, want, n);
-}
 
 /* ---- compact ---- */
 
@@ -50,7 +29,7 @@ static void test_compact_split_vectors(void **state)
     size_t n = 0, len;
 
     (void)state;
-    len = hx(script_usim, b, sizeof(b));
+    len = ts_hex(script_usim, b, sizeof(b));
     assert_int_equal(ota_rapdu_compact_split(b, len, a, 8, &n, NULL), 0);
     assert_int_equal(n, 3);
     assert_int_equal(a[0].ins, 0xa4);
@@ -65,7 +44,7 @@ static void test_compact_split_vectors(void **state)
     assert_int_equal(ota_rapdu_compact_build(a, n, out, sizeof(out), NULL), (int)len);
     assert_memory_equal(out, b, len);
 
-    len = hx(script_gsm, b, sizeof(b));
+    len = ts_hex(script_gsm, b, sizeof(b));
     assert_int_equal(ota_rapdu_compact_split(b, len, a, 8, &n, NULL), 0);
     assert_int_equal(n, 4);
     assert_int_equal(a[0].cla, 0xa0);
@@ -84,7 +63,7 @@ static void test_compact_split_truncations(void **state)
 {
     uint8_t b[100];
     struct ota_apdu a[8];
-    size_t len = hx(script_usim, b, sizeof(b));
+    size_t len = ts_hex(script_usim, b, sizeof(b));
 
     (void)state;
     /* Valid prefixes end on a command, or leave a 4-octet case-1 tail. */
@@ -109,7 +88,7 @@ static void test_compact_split_limits(void **state)
     uint8_t b[100];
     struct ota_apdu a[8];
     struct ota_err err;
-    size_t n = 77, len = hx(script_usim, b, sizeof(b));
+    size_t n = 77, len = ts_hex(script_usim, b, sizeof(b));
 
     (void)state;
     memset(a, 0xee, sizeof(a));
@@ -119,10 +98,10 @@ static void test_compact_split_limits(void **state)
     assert_int_equal(a[0].cla, 0xee); /* nothing written on failure */
 
     /* P3 00 of a non-case-2 command is case 1; a trailing 4-octet command too. */
-    len = hx("80f2200200"
-             "00a40004023f00"
-             "80e60c00",
-             b, sizeof(b));
+    len = ts_hex("80f2200200"
+                 "00a40004023f00"
+                 "80e60c00",
+                 b, sizeof(b));
     /* 80 F2 P1 20 is GET STATUS (data), so 00 = case 1. */
     assert_int_equal(ota_rapdu_compact_split(b, len, a, 8, &n, NULL), 0);
     assert_int_equal(n, 3);
@@ -160,10 +139,10 @@ static void test_compact_build(void **state)
 
     (void)state;
     n = ota_rapdu_compact_build(a, 3, out, sizeof(out), NULL);
-    assert_bytes(out, (size_t)n,
-                 "80f2800200"
-                 "80e4008005a000000151"
-                 "80ca006600");
+    ts_assert_bytes(out, (size_t)n,
+                    "80f2800200"
+                    "80e4008005a000000151"
+                    "80ca006600");
     for (size_t cap = 0; cap < (size_t)n; cap++) {
         uint8_t small[64];
         memset(small, 0xcc, sizeof(small));
@@ -192,11 +171,11 @@ static void test_compact_rsp(void **state)
     size_t len;
 
     (void)state;
-    len = hx("03900098103254769810325476", b, sizeof(b));
+    len = ts_hex("03900098103254769810325476", b, sizeof(b));
     assert_int_equal(ota_rapdu_compact_rsp_parse(b, len, &r, NULL), 0);
     assert_int_equal(r.n_executed, 3);
     assert_int_equal(r.sw, 0x9000);
-    assert_bytes(r.data, r.data_len, "98103254769810325476");
+    ts_assert_bytes(r.data, r.data_len, "98103254769810325476");
     assert_true(ota_rapdu_compact_rsp_ok(&r, 3));
     assert_false(ota_rapdu_compact_rsp_ok(&r, 4));
     assert_int_equal(ota_rapdu_compact_rsp_build(&r, out, sizeof(out), NULL), (int)len);
@@ -204,7 +183,7 @@ static void test_compact_rsp(void **state)
     assert_int_equal(ota_rapdu_compact_rsp_build(&r, out, len - 1, &err), -ENOSPC);
     assert_int_equal(err.code, OTA_ERR_NOSPACE);
 
-    len = hx("016132", b, sizeof(b));
+    len = ts_hex("016132", b, sizeof(b));
     assert_int_equal(ota_rapdu_compact_rsp_parse(b, len, &r, NULL), 0);
     assert_int_equal(r.n_executed, 1);
     assert_int_equal(r.sw, 0x6132);
@@ -212,7 +191,7 @@ static void test_compact_rsp(void **state)
     assert_null(r.data);
     assert_true(ota_rapdu_compact_rsp_ok(&r, 1));
 
-    len = hx("026a82", b, sizeof(b));
+    len = ts_hex("026a82", b, sizeof(b));
     assert_int_equal(ota_rapdu_compact_rsp_parse(b, len, &r, NULL), 0);
     assert_false(ota_rapdu_compact_rsp_ok(&r, 2));
 
@@ -246,17 +225,17 @@ static void test_exp_cmd_roundtrip(void **state)
     int rc;
 
     (void)state;
-    len = hx(script_usim, b, sizeof(b));
+    len = ts_hex(script_usim, b, sizeof(b));
     assert_int_equal(ota_rapdu_compact_split(b, len, a, 8, &n, NULL), 0);
 
     rc = ota_rapdu_exp_cmd_build_apdus(a, n, false, out, sizeof(out), NULL);
     assert_true(rc > 0);
-    assert_bytes(out, (size_t)rc, exp_def);
+    ts_assert_bytes(out, (size_t)rc, exp_def);
     rc = ota_rapdu_exp_cmd_build_apdus(a, n, true, out, sizeof(out), NULL);
     assert_true(rc > 0);
-    assert_bytes(out, (size_t)rc, exp_indef);
+    ts_assert_bytes(out, (size_t)rc, exp_indef);
 
-    len = hx(exp_def, b, sizeof(b));
+    len = ts_hex(exp_def, b, sizeof(b));
     assert_int_equal(ota_rapdu_exp_cmd_parse(b, len, t, 8, &n, &indef, NULL), 0);
     assert_int_equal(n, 3);
     assert_false(indef);
@@ -267,7 +246,7 @@ static void test_exp_cmd_roundtrip(void **state)
     assert_int_equal(rc, (int)len);
     assert_memory_equal(out, b, len);
 
-    len = hx(exp_indef, b, sizeof(b));
+    len = ts_hex(exp_indef, b, sizeof(b));
     assert_int_equal(ota_rapdu_exp_cmd_parse(b, len, t, 8, &n, &indef, NULL), 0);
     assert_int_equal(n, 3);
     assert_true(indef);
@@ -278,9 +257,9 @@ static void test_exp_cmd_roundtrip(void **state)
     /* A single STORE DATA, both codings (as other RAM tools write them). */
     struct ota_apdu sd = {.cla = 0x80, .ins = 0xe2, .p1 = 0x90, .has_le = true};
     rc = ota_rapdu_exp_cmd_build_apdus(&sd, 1, false, out, sizeof(out), NULL);
-    assert_bytes(out, (size_t)rc, "aa07220580e2900000");
+    ts_assert_bytes(out, (size_t)rc, "aa07220580e2900000");
     rc = ota_rapdu_exp_cmd_build_apdus(&sd, 1, true, out, sizeof(out), NULL);
-    assert_bytes(out, (size_t)rc, "ae80220580e29000000000");
+    ts_assert_bytes(out, (size_t)rc, "ae80220580e29000000000");
 
     /* Action TLVs travel with the C-APDUs. */
     static const uint8_t act[] = {0x01};
@@ -289,7 +268,7 @@ static void test_exp_cmd_roundtrip(void **state)
         {.tag = OTA_RAPDU_TAG_C_APDU, .apdu = sd},
     };
     rc = ota_rapdu_exp_cmd_build(mix, 2, false, out, sizeof(out), NULL);
-    assert_bytes(out, (size_t)rc, "aa0a810101220580e2900000");
+    ts_assert_bytes(out, (size_t)rc, "aa0a810101220580e2900000");
     assert_int_equal(ota_rapdu_exp_cmd_parse(out, (size_t)rc, t, 8, &n, &indef, NULL), 0);
     assert_int_equal(n, 2);
     assert_int_equal(t[0].tag, 0x81);
@@ -302,7 +281,7 @@ static void expect_cmd_err(const char *h, enum ota_errc code)
     uint8_t b[300];
     struct ota_rapdu_cmd_tlv t[8];
     struct ota_err err;
-    size_t n = 55, len = hx(h, b, sizeof(b));
+    size_t n = 55, len = ts_hex(h, b, sizeof(b));
     bool indef = true;
 
     assert_true(ota_rapdu_exp_cmd_parse(b, len, t, 8, &n, &indef, &err) < 0);
@@ -318,7 +297,7 @@ static void test_exp_cmd_bad(void **state)
 
     (void)state;
     /* Every truncation of both codings. */
-    len = hx(exp_def, b, sizeof(b));
+    len = ts_hex(exp_def, b, sizeof(b));
     for (size_t k = 0; k < len; k++) {
         char h[300] = "";
         for (size_t i = 0; i < k; i++) {
@@ -326,7 +305,7 @@ static void test_exp_cmd_bad(void **state)
         }
         expect_cmd_err(h, OTA_ERR_TRUNCATED);
     }
-    len = hx(exp_indef, b, sizeof(b));
+    len = ts_hex(exp_indef, b, sizeof(b));
     for (size_t k = 0; k < len; k++) {
         char h[300] = "";
         for (size_t i = 0; i < k; i++) {
@@ -356,7 +335,7 @@ static void test_exp_cmd_bad(void **state)
     struct ota_err err;
     size_t n;
     bool indef;
-    len = hx(exp_def, in, sizeof(in));
+    len = ts_hex(exp_def, in, sizeof(in));
     assert_int_equal(ota_rapdu_exp_cmd_parse(in, len, t, 2, &n, &indef, &err), -ENOSPC);
     assert_int_equal(err.code, OTA_ERR_LIMIT);
 
@@ -404,19 +383,19 @@ static void test_exp_rsp(void **state)
     size_t len;
 
     (void)state;
-    len = hx("ab0d"
-             "800102"
-             "2304"
-             "3f009000"
-             "2302"
-             "6a82",
-             b, sizeof(b));
+    len = ts_hex("ab0d"
+                 "800102"
+                 "2304"
+                 "3f009000"
+                 "2302"
+                 "6a82",
+                 b, sizeof(b));
     assert_int_equal(ota_rapdu_exp_rsp_parse(b, len, &r, ra, 4, NULL), 0);
     assert_false(r.indefinite);
     assert_true(r.has_n_executed);
     assert_int_equal(r.n_executed, 2);
     assert_int_equal(r.n_rapdus, 2);
-    assert_bytes(ra[0].data, ra[0].data_len, "3f00");
+    ts_assert_bytes(ra[0].data, ra[0].data_len, "3f00");
     assert_int_equal(ra[0].sw, 0x9000);
     assert_int_equal(ra[1].data_len, 0);
     assert_null(ra[1].data);
@@ -427,17 +406,17 @@ static void test_exp_rsp(void **state)
     assert_memory_equal(out, b, len);
 
     /* Indefinite coding, as a card sends it over SCP81 / SMS. */
-    len = hx("af80"
-             "800101"
-             "2304"
-             "93059000"
-             "0000",
-             b, sizeof(b));
+    len = ts_hex("af80"
+                 "800101"
+                 "2304"
+                 "93059000"
+                 "0000",
+                 b, sizeof(b));
     assert_int_equal(ota_rapdu_exp_rsp_parse(b, len, &r, ra, 4, NULL), 0);
     assert_true(r.indefinite);
     assert_int_equal(r.n_executed, 1);
     assert_int_equal(r.n_rapdus, 1);
-    assert_bytes(ra[0].data, ra[0].data_len, "9305");
+    ts_assert_bytes(ra[0].data, ra[0].data_len, "9305");
     assert_int_equal(ra[0].sw, 0x9000);
     assert_true(ota_rapdu_exp_rsp_ok(&r, ra, 1));
     assert_false(ota_rapdu_exp_rsp_ok(&r, ra, 2));
@@ -446,11 +425,11 @@ static void test_exp_rsp(void **state)
     assert_memory_equal(out, b, len);
 
     /* Bad format TLV: the script failed even with a 9000 before it. */
-    len = hx("ab0a"
-             "800101"
-             "23029000"
-             "900101",
-             b, sizeof(b));
+    len = ts_hex("ab0a"
+                 "800101"
+                 "23029000"
+                 "900101",
+                 b, sizeof(b));
     assert_int_equal(ota_rapdu_exp_rsp_parse(b, len, &r, ra, 4, NULL), 0);
     assert_true(r.has_bad_format);
     assert_int_equal(r.bad_format, 1);
@@ -460,12 +439,12 @@ static void test_exp_rsp(void **state)
     assert_memory_equal(out, b, len);
 
     /* 62F1 (data cut) is a failure; 61xx is fine. */
-    len = hx("ab08"
-             "2302"
-             "6110"
-             "2302"
-             "62f1",
-             b, sizeof(b));
+    len = ts_hex("ab08"
+                 "2302"
+                 "6110"
+                 "2302"
+                 "62f1",
+                 b, sizeof(b));
     assert_int_equal(ota_rapdu_exp_rsp_parse(b, len, &r, ra, 4, NULL), 0);
     assert_false(r.has_n_executed);
     assert_false(ota_rapdu_exp_rsp_ok(&r, ra, 2));
@@ -474,7 +453,7 @@ static void test_exp_rsp(void **state)
     /* Counts of 128 and over are 2-octet BER integers. */
     struct ota_rapdu_exp_rsp big = {.has_n_executed = true, .n_executed = 300};
     rc = ota_rapdu_exp_rsp_build(&big, NULL, out, sizeof(out), NULL);
-    assert_bytes(out, (size_t)rc, "ab048002012c");
+    ts_assert_bytes(out, (size_t)rc, "ab048002012c");
     assert_int_equal(ota_rapdu_exp_rsp_parse(out, (size_t)rc, &r, ra, 4, NULL), 0);
     assert_int_equal(r.n_executed, 300);
 }
@@ -485,7 +464,7 @@ static void expect_rsp_err(const char *h, enum ota_errc code)
     struct ota_rapdu_exp_rsp r = {.n_rapdus = 99};
     struct ota_rapdu_rapdu ra[4];
     struct ota_err err;
-    size_t len = hx(h, b, sizeof(b));
+    size_t len = ts_hex(h, b, sizeof(b));
 
     assert_true(ota_rapdu_exp_rsp_parse(b, len, &r, ra, 4, &err) < 0);
     assert_int_equal(err.code, code);
@@ -506,7 +485,7 @@ static void test_exp_rsp_bad(void **state)
 
     (void)state;
     for (size_t g = 0; g < OTA_ARRAY_SIZE(good); g++) {
-        size_t len = hx(good[g], b, sizeof(b));
+        size_t len = ts_hex(good[g], b, sizeof(b));
         for (size_t k = 0; k < len; k++) {
             char h[300] = "";
             for (size_t i = 0; i < k; i++) {
@@ -538,9 +517,9 @@ static void test_exp_rsp_bad(void **state)
     struct ota_rapdu_exp_rsp r;
     struct ota_rapdu_rapdu ra[1];
     struct ota_err err;
-    size_t len = hx("ab0823029000"
-                    "23029000",
-                    in, sizeof(in));
+    size_t len = ts_hex("ab0823029000"
+                        "23029000",
+                        in, sizeof(in));
     assert_int_equal(ota_rapdu_exp_rsp_parse(in, len, &r, ra, 1, &err), -ENOSPC);
     assert_int_equal(err.code, OTA_ERR_LIMIT);
 

@@ -5,6 +5,7 @@
  * three length forms byte-exact.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,23 +14,10 @@
 #include <string.h>
 #include <cmocka.h>
 
-static size_t hx(const char *h, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(h) / 2;
-
-    assert_true(strlen(h) % 2 == 0 && n <= cap);
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n;
-}
-
 static void expect_get_err(const char *h, bool nested, enum ota_errc code)
 {
     uint8_t b[300];
-    size_t n = hx(h, b, sizeof(b));
+    size_t n = ts_hex(h, b, sizeof(b));
     struct ota_rapdu_tlv t = {.tag = 0x1234};
     struct ota_err err;
 
@@ -65,20 +53,20 @@ static void test_good(void **state)
     size_t n;
 
     (void)state;
-    n = hx("9f700107ff", b, sizeof(b));
+    n = ts_hex("9f700107ff", b, sizeof(b));
     assert_int_equal(ota_rapdu_tlv_get(b, n, false, &t, NULL), 0);
     assert_int_equal(t.tag, 0x9f70);
     assert_int_equal(t.len, 1);
     assert_int_equal(t.size, 4);
     assert_ptr_equal(t.value, b + 3);
 
-    n = hx("c400", b, sizeof(b));
+    n = ts_hex("c400", b, sizeof(b));
     assert_int_equal(ota_rapdu_tlv_get(b, n, false, &t, NULL), 0);
     assert_null(t.value);
     assert_int_equal(t.size, 2);
 
     /* Non-minimal 81 form is BER and accepted. */
-    n = hx("4f8101aa", b, sizeof(b));
+    n = ts_hex("4f8101aa", b, sizeof(b));
     assert_int_equal(ota_rapdu_tlv_get(b, n, false, &t, NULL), 0);
     assert_int_equal(t.len, 1);
     assert_int_equal(t.value[0], 0xaa);

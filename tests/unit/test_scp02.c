@@ -20,8 +20,7 @@
 #include <jansson.h>
 
 #include "ota/ota.h"
-
-#define VECTORS_PATH OTAGW_SOURCE_DIR "/../shared/vectors/ota-vectors.json"
+#include "tests/support/tsupport.h"
 
 struct fx {
     struct ota_crypto *c;
@@ -46,30 +45,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t unhex(const char *h, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(h);
-
-    assert_true(n % 2 == 0);
-    assert_true(n / 2 <= cap);
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-
-        assert_int_equal(sscanf(h + 2 * i, "%2x", &v), 1);
-        out[i] = (uint8_t)v;
-    }
-    return n / 2;
-}
-
-static void assert_hex(const uint8_t *got, size_t len, const char *want)
-{
-    uint8_t w[300];
-    size_t n = unhex(want, w, sizeof(w));
-
-    assert_int_equal(len, n);
-    assert_memory_equal(got, w, n);
-}
-
 /* Test data of the pySim-generated SL01 vector, spelled out so the bad-path
  * tests need no JSON. */
 static const char *K40 = "404142434445464748494a4b4c4d4e4f";
@@ -80,7 +55,7 @@ static void keys40(struct ota_scp02_keys *k, uint8_t kvn)
 {
     uint8_t b[16];
 
-    unhex(K40, b, sizeof(b));
+    ts_hex(K40, b, sizeof(b));
     assert_int_equal(ota_scp02_keys_set(k, b, 16, b, 16, b, 16, kvn, NULL), 0);
 }
 
@@ -97,25 +72,10 @@ static void start(struct fx *f, struct ota_scp02_session *s, uint8_t sl)
     assert_int_equal(s->state, OTA_SCP02_ST_INIT_UPDATE_SENT);
 }
 
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-
-    for (size_t i = 0; i < n; i++) {
-        if (b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void assert_wiped(const struct ota_scp02_session *s)
 {
-    assert_true(all_zero(s->keys.enc.bytes, sizeof(s->keys.enc.bytes)));
-    assert_true(all_zero(s->keys.mac.bytes, sizeof(s->keys.mac.bytes)));
-    assert_true(all_zero(s->keys.dek.bytes, sizeof(s->keys.dek.bytes)));
-    assert_true(all_zero(&s->skeys, sizeof(s->skeys)));
-    assert_true(all_zero(s->mac_chain, sizeof(s->mac_chain)));
+    ts_assert_scp02_keys_wiped(&s->keys, &s->skeys);
+    assert_true(ts_all_zero(s->mac_chain, sizeof(s->mac_chain)));
 }
 
 /* Open a session with the SL01 (or SL03, same keys) vector data. */
@@ -124,7 +84,7 @@ static void open_session(struct fx *f, struct ota_scp02_session *s, uint8_t sl)
     uint8_t r[30], ea[21];
 
     start(f, s, sl);
-    unhex(IU_RESP, r, sizeof(r));
+    ts_hex(IU_RESP, r, sizeof(r));
     assert_int_equal(ota_scp02_on_init_update_resp(s, r, sizeof(r), NULL), 0);
     assert_int_equal(ota_scp02_external_authenticate(s, ea, sizeof(ea), NULL), 21);
     assert_int_equal(ota_scp02_on_ext_auth_resp(s, 0x9000, NULL), 0);
@@ -138,7 +98,7 @@ static void test_iu_resp_truncated_data(void **state)
     struct fx *f = *state;
     uint8_t full[30], r[30];
 
-    unhex(IU_RESP, full, sizeof(full));
+    ts_hex(IU_RESP, full, sizeof(full));
     /* Every data length 0..27 followed by a good SW. */
     for (size_t dl = 0; dl < 28; dl++) {
         struct ota_scp02_session s;
@@ -163,7 +123,7 @@ static void test_iu_resp_prefix_every_length(void **state)
     struct fx *f = *state;
     uint8_t full[30];
 
-    unhex(IU_RESP, full, sizeof(full));
+    ts_hex(IU_RESP, full, sizeof(full));
     /* Raw prefixes: the "SW" is whatever two octets end the cut. */
     for (size_t len = 0; len < 30; len++) {
         struct ota_scp02_session s;
@@ -193,7 +153,7 @@ static void test_iu_resp_too_long(void **state)
     struct ota_err e;
     uint8_t r[31];
 
-    unhex(IU_RESP, r, 30);
+    ts_hex(IU_RESP, r, 30);
     memmove(r + 29, r + 28, 2);
     r[28] = 0x00; /* one data octet too many */
     start(f, &s, 0x01);
@@ -213,7 +173,7 @@ static void test_iu_resp_bad_sw(void **state)
         struct ota_err e;
         uint8_t r[30];
 
-        unhex(IU_RESP, r, sizeof(r));
+        ts_hex(IU_RESP, r, sizeof(r));
         ota_put_u16(r + 28, sws[i]);
         start(f, &s, 0x01);
         assert_int_equal(ota_scp02_on_init_update_resp(&s, r, sizeof(r), &e), -EACCES);
@@ -243,7 +203,7 @@ static void test_iu_resp_wrong_scp_id(void **state)
         struct ota_err e;
         uint8_t r[30];
 
-        unhex(IU_RESP, r, sizeof(r));
+        ts_hex(IU_RESP, r, sizeof(r));
         r[11] = ids[i];
         start(f, &s, 0x01);
         assert_int_equal(ota_scp02_on_init_update_resp(&s, r, sizeof(r), &e), -EBADMSG);
@@ -263,7 +223,7 @@ static void test_iu_resp_wrong_cryptogram(void **state)
         struct ota_err e;
         uint8_t r[30];
 
-        unhex(IU_RESP, r, sizeof(r));
+        ts_hex(IU_RESP, r, sizeof(r));
         r[pos] ^= 0x01;
         start(f, &s, 0x01);
         assert_int_equal(ota_scp02_on_init_update_resp(&s, r, sizeof(r), &e), -EACCES);
@@ -271,7 +231,7 @@ static void test_iu_resp_wrong_cryptogram(void **state)
         assert_int_equal(s.state, OTA_SCP02_ST_FAILED);
         assert_wiped(&s);
         /* Nothing of the refused response is exposed. */
-        assert_true(all_zero(s.card_challenge, sizeof(s.card_challenge)));
+        assert_true(ts_all_zero(s.card_challenge, sizeof(s.card_challenge)));
         assert_int_equal(s.seq, 0);
         ota_scp02_session_fini(&s);
     }
@@ -281,12 +241,12 @@ static void test_iu_resp_wrong_cryptogram(void **state)
     struct ota_err e;
     uint8_t r[30], iu[14], b[16];
 
-    unhex(K40, b, sizeof(b));
+    ts_hex(K40, b, sizeof(b));
     b[15] ^= 0x02; /* not a parity bit */
     assert_int_equal(ota_scp02_keys_set(&k, b, 16, b, 16, b, 16, 0x20, NULL), 0);
     assert_int_equal(ota_scp02_session_init(&s, f->c, &k, 0x20, 0x01, HC, NULL), 0);
     assert_int_equal(ota_scp02_init_update(&s, iu, sizeof(iu), NULL), 14);
-    unhex(IU_RESP, r, sizeof(r));
+    ts_hex(IU_RESP, r, sizeof(r));
     assert_int_equal(ota_scp02_on_init_update_resp(&s, r, sizeof(r), &e), -EACCES);
     assert_int_equal(e.code, OTA_ERR_CRYPTOGRAM);
     ota_scp02_session_fini(&s);
@@ -302,7 +262,7 @@ static void test_wrong_state(void **state)
     uint8_t buf[64], r[30];
     const uint8_t plain[4] = {0x80, 0xF2, 0x80, 0x00};
 
-    unhex(IU_RESP, r, sizeof(r));
+    ts_hex(IU_RESP, r, sizeof(r));
     keys40(&k, 0x20);
     assert_int_equal(ota_scp02_session_init(&s, f->c, &k, 0x20, 0x01, HC, NULL), 0);
     /* NEW: only INITIALIZE UPDATE (and set_div). */
@@ -435,14 +395,14 @@ static void test_nospace(void **state)
     assert_int_equal(s.state, OTA_SCP02_ST_NEW);
     assert_int_equal(ota_scp02_init_update(&s, NULL, 64, &e), -ENOSPC);
     assert_int_equal(ota_scp02_init_update(&s, buf, 14, NULL), 14);
-    assert_hex(buf, 14, "8050200008010203040506070800");
-    unhex(IU_RESP, r, sizeof(r));
+    ts_assert_bytes(buf, 14, "8050200008010203040506070800");
+    ts_hex(IU_RESP, r, sizeof(r));
     assert_int_equal(ota_scp02_on_init_update_resp(&s, r, sizeof(r), NULL), 0);
     assert_int_equal(ota_scp02_external_authenticate(&s, buf, 20, &e), -ENOSPC);
     assert_int_equal(e.code, OTA_ERR_NOSPACE);
     assert_int_equal(s.state, OTA_SCP02_ST_CARD_VERIFIED);
     assert_int_equal(ota_scp02_external_authenticate(&s, buf, 21, NULL), 21);
-    assert_hex(buf, 21, "848201001085b6883c80a0c70a83527189d32e837e");
+    ts_assert_bytes(buf, 21, "848201001085b6883c80a0c70a83527189d32e837e");
     assert_int_equal(ota_scp02_on_ext_auth_resp(&s, 0x9000, NULL), 0);
     /* A wrap into a short buffer fails and leaves the C-MAC chain alone:
      * the retry gives the vector's first wrapped APDU. */
@@ -452,7 +412,7 @@ static void test_nospace(void **state)
         assert_int_equal(e.code, OTA_ERR_NOSPACE);
     }
     assert_int_equal(ota_scp02_wrap(&s, p1, sizeof(p1), buf, 16, NULL), 16);
-    assert_hex(buf, 16, "84f280020a4f001e9f31a76d5cc28a00");
+    ts_assert_bytes(buf, 16, "84f280020a4f001e9f31a76d5cc28a00");
     ota_scp02_session_fini(&s);
     ota_scp02_keys_wipe(&k);
 }
@@ -564,27 +524,27 @@ static void test_dek_key_encryption(void **state)
     struct ota_key sdek, sdek2;
     uint8_t b[16], key[16], enc[16], dec[16], kcv[3];
 
-    unhex(K40, b, sizeof(b));
+    ts_hex(K40, b, sizeof(b));
     assert_int_equal(ota_key_set(&sdek2, OTA_CIPHER_3DES2, b, 16, NULL), 0);
     assert_int_equal(ota_scp02_derive_key(f->c, &sdek2, OTA_SCP02_CONST_DEK, 0x002A, &sdek, NULL),
                      0);
-    assert_hex(sdek.bytes, sdek.len, "91b1a7ba4bf14c3672cb1da9d47ca01a");
-    unhex("00112233445566778899aabbccddeeff", key, sizeof(key));
+    ts_assert_bytes(sdek.bytes, sdek.len, "91b1a7ba4bf14c3672cb1da9d47ca01a");
+    ts_hex("00112233445566778899aabbccddeeff", key, sizeof(key));
     assert_int_equal(ota_scp02_dek_encrypt(f->c, &sdek, key, 16, enc, NULL), 0);
-    assert_hex(enc, 16, "500200e942e688bbd0f017308383a9c9");
+    ts_assert_bytes(enc, 16, "500200e942e688bbd0f017308383a9c9");
     assert_int_equal(ota_scp02_dek_decrypt(f->c, &sdek, enc, 16, dec, NULL), 0);
     assert_memory_equal(dec, key, 16);
     struct ota_key pk;
     assert_int_equal(ota_key_set(&pk, OTA_CIPHER_3DES2, key, 16, NULL), 0);
     assert_int_equal(ota_crypto_kcv(f->c, &pk, kcv, NULL), 0);
-    assert_hex(kcv, 3, "fb0975");
+    ts_assert_bytes(kcv, 3, "fb0975");
     ota_key_wipe(&sdek);
     ota_key_wipe(&sdek2);
 
     /* Through an open session: the session DEK of the SL01 vector. */
     struct ota_scp02_session s;
     open_session(f, &s, 0x01);
-    assert_hex(s.skeys.dek.bytes, 16, "06e72d52eefbd1d8db5c230c3f2b56e9");
+    ts_assert_bytes(s.skeys.dek.bytes, 16, "06e72d52eefbd1d8db5c230c3f2b56e9");
     uint8_t enc2[16], enc3[16];
     assert_int_equal(ota_scp02_encrypt_sensitive(&s, key, 16, enc2, NULL), 0);
     assert_int_equal(ota_scp02_dek_encrypt(f->c, &s.skeys.dek, key, 16, enc3, NULL), 0);
@@ -601,11 +561,11 @@ static void test_visa2_diversification(void **state)
     uint8_t kdd[10];
 
     keys40(&m, 0x01);
-    unhex("00010203040506070809", kdd, sizeof(kdd));
+    ts_hex("00010203040506070809", kdd, sizeof(kdd));
     assert_int_equal(ota_scp02_diversify(f->c, OTA_SCP02_DIV_VISA2, &m, kdd, &d, NULL), 0);
-    assert_hex(d.enc.bytes, d.enc.len, "8510fc973208218ca86888bcec203635");
-    assert_hex(d.mac.bytes, d.mac.len, "1068b5fb6f06c78c7a4dfc343b21c78f");
-    assert_hex(d.dek.bytes, d.dek.len, "2daee809c71405ff259c3be695a1f66e");
+    ts_assert_bytes(d.enc.bytes, d.enc.len, "8510fc973208218ca86888bcec203635");
+    ts_assert_bytes(d.mac.bytes, d.mac.len, "1068b5fb6f06c78c7a4dfc343b21c78f");
+    ts_assert_bytes(d.dek.bytes, d.dek.len, "2daee809c71405ff259c3be695a1f66e");
     assert_int_equal(d.kvn, 0x01);
     /* In place (out == master) works too. */
     assert_int_equal(ota_scp02_diversify(f->c, OTA_SCP02_DIV_VISA2, &m, kdd, &m, NULL), 0);
@@ -616,23 +576,13 @@ static void test_visa2_diversification(void **state)
 
 /* ---- shared vectors ---------------------------------------------------------- */
 
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *v = json_string_value(json_object_get(o, k));
-
-    if (!v) {
-        fail_msg("vector field %s missing", k);
-    }
-    return v;
-}
-
 static void keys_from(json_t *in, const char *fe, const char *fm, const char *fd, uint8_t kvn,
                       struct ota_scp02_keys *k)
 {
     uint8_t e[16], m[16], d[16];
-    size_t ne = unhex(jstr(in, fe), e, sizeof(e));
-    size_t nm = unhex(jstr(in, fm), m, sizeof(m));
-    size_t nd = unhex(jstr(in, fd), d, sizeof(d));
+    size_t ne = ts_hex(ts_jstr(in, fe), e, sizeof(e));
+    size_t nm = ts_hex(ts_jstr(in, fm), m, sizeof(m));
+    size_t nd = ts_hex(ts_jstr(in, fd), d, sizeof(d));
 
     assert_int_equal(ota_scp02_keys_set(k, e, ne, m, nm, d, nd, kvn, NULL), 0);
 }
@@ -642,38 +592,40 @@ static void check_kcv(struct fx *f, const struct ota_key *k, const char *want)
     uint8_t kcv[3];
 
     assert_int_equal(ota_crypto_kcv(f->c, k, kcv, NULL), 0);
-    assert_hex(kcv, 3, want);
+    ts_assert_bytes(kcv, 3, want);
 }
 
-static void run_session_keys(struct fx *f, json_t *v)
+static void run_session_keys(json_t *v, void *arg)
 {
+    struct fx *f = arg;
     json_t *in = json_object_get(v, "inputs"), *ex = json_object_get(v, "expected");
     struct ota_scp02_keys k;
     struct ota_scp02_session_keys sk;
     uint8_t seqb[2];
 
     keys_from(in, "static_enc", "static_mac", "static_dek", 0, &k);
-    unhex(jstr(in, "seq_counter"), seqb, sizeof(seqb));
+    ts_hex(ts_jstr(in, "seq_counter"), seqb, sizeof(seqb));
     assert_int_equal(ota_scp02_derive_session_keys(f->c, &k, ota_get_u16(seqb), &sk, NULL), 0);
-    assert_hex(sk.enc.bytes, sk.enc.len, jstr(ex, "session_enc"));
-    assert_hex(sk.cmac.bytes, sk.cmac.len, jstr(ex, "session_cmac"));
-    assert_hex(sk.rmac.bytes, sk.rmac.len, jstr(ex, "session_rmac"));
-    assert_hex(sk.dek.bytes, sk.dek.len, jstr(ex, "session_dek"));
-    check_kcv(f, &sk.enc, jstr(ex, "kcv_session_enc"));
-    check_kcv(f, &sk.cmac, jstr(ex, "kcv_session_cmac"));
-    check_kcv(f, &sk.rmac, jstr(ex, "kcv_session_rmac"));
-    check_kcv(f, &sk.dek, jstr(ex, "kcv_session_dek"));
+    ts_assert_bytes(sk.enc.bytes, sk.enc.len, ts_jstr(ex, "session_enc"));
+    ts_assert_bytes(sk.cmac.bytes, sk.cmac.len, ts_jstr(ex, "session_cmac"));
+    ts_assert_bytes(sk.rmac.bytes, sk.rmac.len, ts_jstr(ex, "session_rmac"));
+    ts_assert_bytes(sk.dek.bytes, sk.dek.len, ts_jstr(ex, "session_dek"));
+    check_kcv(f, &sk.enc, ts_jstr(ex, "kcv_session_enc"));
+    check_kcv(f, &sk.cmac, ts_jstr(ex, "kcv_session_cmac"));
+    check_kcv(f, &sk.rmac, ts_jstr(ex, "kcv_session_rmac"));
+    check_kcv(f, &sk.dek, ts_jstr(ex, "kcv_session_dek"));
     ota_scp02_session_keys_wipe(&sk);
     ota_scp02_keys_wipe(&k);
 }
 
-static void run_diversification(struct fx *f, json_t *v)
+static void run_diversification(json_t *v, void *arg)
 {
+    struct fx *f = arg;
     json_t *in = json_object_get(v, "inputs"), *ex = json_object_get(v, "expected");
     struct ota_scp02_keys m, d;
     uint8_t kdd[10];
     enum ota_scp02_div method;
-    const char *name = jstr(in, "method");
+    const char *name = ts_jstr(in, "method");
 
     if (strcmp(name, "EMV CPS") == 0) {
         method = OTA_SCP02_DIV_EMV;
@@ -684,20 +636,21 @@ static void run_diversification(struct fx *f, json_t *v)
         return;
     }
     keys_from(in, "master_key", "master_key", "master_key", 0, &m);
-    assert_int_equal(unhex(jstr(in, "kdd"), kdd, sizeof(kdd)), 10);
+    assert_int_equal(ts_hex(ts_jstr(in, "kdd"), kdd, sizeof(kdd)), 10);
     assert_int_equal(ota_scp02_diversify(f->c, method, &m, kdd, &d, NULL), 0);
-    assert_hex(d.enc.bytes, d.enc.len, jstr(ex, "enc"));
-    assert_hex(d.mac.bytes, d.mac.len, jstr(ex, "mac"));
-    assert_hex(d.dek.bytes, d.dek.len, jstr(ex, "dek"));
-    check_kcv(f, &d.enc, jstr(ex, "kcv_enc"));
-    check_kcv(f, &d.mac, jstr(ex, "kcv_mac"));
-    check_kcv(f, &d.dek, jstr(ex, "kcv_dek"));
+    ts_assert_bytes(d.enc.bytes, d.enc.len, ts_jstr(ex, "enc"));
+    ts_assert_bytes(d.mac.bytes, d.mac.len, ts_jstr(ex, "mac"));
+    ts_assert_bytes(d.dek.bytes, d.dek.len, ts_jstr(ex, "dek"));
+    check_kcv(f, &d.enc, ts_jstr(ex, "kcv_enc"));
+    check_kcv(f, &d.mac, ts_jstr(ex, "kcv_mac"));
+    check_kcv(f, &d.dek, ts_jstr(ex, "kcv_dek"));
     ota_scp02_keys_wipe(&m);
     ota_scp02_keys_wipe(&d);
 }
 
-static void run_session(struct fx *f, json_t *v)
+static void run_session(json_t *v, void *arg)
 {
+    struct fx *f = arg;
     json_t *in = json_object_get(v, "inputs"), *ex = json_object_get(v, "expected");
     json_t *plain = json_object_get(in, "apdus_plain_in_order");
     json_t *wrapped = json_object_get(ex, "wrapped_in_order");
@@ -707,36 +660,36 @@ static void run_session(struct fx *f, json_t *v)
     uint8_t kvn, sl, hc[8], iu[14], r[30], ea[21], buf[300], out[300];
     size_t n;
 
-    unhex(jstr(in, "kvn"), &kvn, 1);
-    unhex(jstr(in, "security_level"), &sl, 1);
-    assert_int_equal(unhex(jstr(in, "host_challenge"), hc, sizeof(hc)), 8);
+    ts_hex(ts_jstr(in, "kvn"), &kvn, 1);
+    ts_hex(ts_jstr(in, "security_level"), &sl, 1);
+    assert_int_equal(ts_hex(ts_jstr(in, "host_challenge"), hc, sizeof(hc)), 8);
     keys_from(in, "static_enc", "static_mac", "static_dek", kvn, &k);
     assert_int_equal(ota_scp02_session_init(&s, f->c, &k, kvn, sl, hc, NULL), 0);
     assert_int_equal(ota_scp02_init_update(&s, iu, sizeof(iu), NULL), 14);
-    assert_hex(iu, 14, jstr(ex, "init_update_apdu"));
-    assert_int_equal(unhex(jstr(in, "init_update_response"), r, sizeof(r)), 28);
+    ts_assert_bytes(iu, 14, ts_jstr(ex, "init_update_apdu"));
+    assert_int_equal(ts_hex(ts_jstr(in, "init_update_response"), r, sizeof(r)), 28);
     r[28] = 0x90;
     r[29] = 0x00;
     assert_int_equal(ota_scp02_on_init_update_resp(&s, r, 30, NULL), 0);
     uint8_t seqb[2];
     ota_put_u16(seqb, s.seq);
-    assert_hex(seqb, 2, jstr(ex, "seq_counter"));
+    ts_assert_bytes(seqb, 2, ts_jstr(ex, "seq_counter"));
     assert_int_equal(s.kvn_card, r[10]);
-    assert_hex(s.card_challenge, 6, jstr(ex, "card_challenge"));
-    assert_hex(s.skeys.enc.bytes, s.skeys.enc.len, jstr(ex, "session_enc"));
-    assert_hex(s.skeys.cmac.bytes, s.skeys.cmac.len, jstr(ex, "session_cmac"));
-    assert_hex(s.skeys.rmac.bytes, s.skeys.rmac.len, jstr(ex, "session_rmac"));
-    assert_hex(s.skeys.dek.bytes, s.skeys.dek.len, jstr(ex, "session_dek"));
-    assert_hex(s.card_cryptogram, 8, jstr(ex, "card_cryptogram"));
-    assert_hex(s.host_cryptogram, 8, jstr(ex, "host_cryptogram"));
+    ts_assert_bytes(s.card_challenge, 6, ts_jstr(ex, "card_challenge"));
+    ts_assert_bytes(s.skeys.enc.bytes, s.skeys.enc.len, ts_jstr(ex, "session_enc"));
+    ts_assert_bytes(s.skeys.cmac.bytes, s.skeys.cmac.len, ts_jstr(ex, "session_cmac"));
+    ts_assert_bytes(s.skeys.rmac.bytes, s.skeys.rmac.len, ts_jstr(ex, "session_rmac"));
+    ts_assert_bytes(s.skeys.dek.bytes, s.skeys.dek.len, ts_jstr(ex, "session_dek"));
+    ts_assert_bytes(s.card_cryptogram, 8, ts_jstr(ex, "card_cryptogram"));
+    ts_assert_bytes(s.host_cryptogram, 8, ts_jstr(ex, "host_cryptogram"));
     /* The standalone cryptogram functions agree with the session. */
     uint8_t cg[8];
     assert_int_equal(
         ota_scp02_cryptogram_card(f->c, &s.skeys.enc, hc, s.seq, s.card_challenge, cg, NULL), 0);
-    assert_hex(cg, 8, jstr(ex, "card_cryptogram"));
+    ts_assert_bytes(cg, 8, ts_jstr(ex, "card_cryptogram"));
     assert_int_equal(
         ota_scp02_cryptogram_host(f->c, &s.skeys.enc, hc, s.seq, s.card_challenge, cg, NULL), 0);
-    assert_hex(cg, 8, jstr(ex, "host_cryptogram"));
+    ts_assert_bytes(cg, 8, ts_jstr(ex, "host_cryptogram"));
     struct ota_err ce;
     assert_int_equal(
         ota_scp02_cryptogram_host(f->c, &s.skeys.enc, NULL, s.seq, s.card_challenge, cg, &ce),
@@ -746,15 +699,15 @@ static void run_session(struct fx *f, json_t *v)
                      0);
     assert_memory_not_equal(cg, s.card_cryptogram, 8);
     assert_int_equal(ota_scp02_external_authenticate(&s, ea, sizeof(ea), NULL), 21);
-    assert_hex(ea, 21, jstr(ex, "ext_auth_apdu"));
+    ts_assert_bytes(ea, 21, ts_jstr(ex, "ext_auth_apdu"));
     assert_int_equal(ota_scp02_on_ext_auth_resp(&s, 0x9000, NULL), 0);
     assert_true(json_array_size(plain) > 0);
     assert_int_equal(json_array_size(plain), json_array_size(wrapped));
     for (size_t i = 0; i < json_array_size(plain); i++) {
-        n = unhex(json_string_value(json_array_get(plain, i)), buf, sizeof(buf));
+        n = ts_hex(json_string_value(json_array_get(plain, i)), buf, sizeof(buf));
         int rc = ota_scp02_wrap(&s, buf, n, out, sizeof(out), NULL);
         assert_true(rc > 0);
-        assert_hex(out, (size_t)rc, json_string_value(json_array_get(wrapped, i)));
+        ts_assert_bytes(out, (size_t)rc, json_string_value(json_array_get(wrapped, i)));
     }
     ota_scp02_session_fini(&s);
 
@@ -768,10 +721,10 @@ static void run_session(struct fx *f, json_t *v)
     assert_memory_equal(out, r, 30);
     assert_int_equal(ota_scp02_card_on_ext_auth(&cd, ea, 21, NULL), 0);
     for (size_t i = 0; i < json_array_size(wrapped); i++) {
-        n = unhex(json_string_value(json_array_get(wrapped, i)), buf, sizeof(buf));
+        n = ts_hex(json_string_value(json_array_get(wrapped, i)), buf, sizeof(buf));
         int rc = ota_scp02_card_unwrap(&cd, buf, n, out, sizeof(out), NULL);
         assert_true(rc > 0);
-        assert_hex(out, (size_t)rc, json_string_value(json_array_get(plain, i)));
+        ts_assert_bytes(out, (size_t)rc, json_string_value(json_array_get(plain, i)));
     }
     ota_scp02_card_fini(&cd);
     ota_scp02_keys_wipe(&k);
@@ -780,30 +733,11 @@ static void run_session(struct fx *f, json_t *v)
 static void test_shared_vectors(void **state)
 {
     struct fx *f = *state;
-    json_error_t je;
-    json_t *root = json_load_file(VECTORS_PATH, 0, &je);
-    size_t n_sess = 0, n_keys = 0, n_div = 0;
+    json_t *root = ts_vectors_load();
+    size_t n_sess = ts_vectors_run(root, "scp02_session", run_session, f);
+    size_t n_keys = ts_vectors_run(root, "scp02_session_keys", run_session_keys, f);
+    size_t n_div = ts_vectors_run(root, "gp_key_diversification", run_diversification, f);
 
-    if (!root) {
-        fail_msg("cannot load %s: %s (line %d)", VECTORS_PATH, je.text, je.line);
-    }
-    json_t *vs = json_object_get(root, "vectors");
-    assert_true(json_is_array(vs));
-    for (size_t i = 0; i < json_array_size(vs); i++) {
-        json_t *v = json_array_get(vs, i);
-        const char *type = jstr(v, "type");
-
-        if (strcmp(type, "scp02_session") == 0) {
-            run_session(f, v);
-            n_sess++;
-        } else if (strcmp(type, "scp02_session_keys") == 0) {
-            run_session_keys(f, v);
-            n_keys++;
-        } else if (strcmp(type, "gp_key_diversification") == 0) {
-            run_diversification(f, v);
-            n_div++;
-        }
-    }
     /* The file holds 3 / 1 / 1 of these today; fewer means the runner lost some. */
     assert_true(n_sess >= 3);
     assert_true(n_keys >= 1);

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 struct fx {
     struct ota_crypto *c;
@@ -58,24 +59,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static bool all_zero(const void *p, size_t n)
-{
-    const uint8_t *b = p;
-
-    for (size_t i = 0; i < n; i++) {
-        if (b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static void assert_card_wiped(const struct ota_scp02_card *cd)
 {
-    assert_true(all_zero(cd->keys.enc.bytes, sizeof(cd->keys.enc.bytes)));
-    assert_true(all_zero(cd->keys.mac.bytes, sizeof(cd->keys.mac.bytes)));
-    assert_true(all_zero(cd->keys.dek.bytes, sizeof(cd->keys.dek.bytes)));
-    assert_true(all_zero(&cd->skeys, sizeof(cd->skeys)));
+    ts_assert_scp02_keys_wiped(&cd->keys, &cd->skeys);
 }
 
 /* Host and card up to the point before EXTERNAL AUTHENTICATE is verified. */

@@ -8,6 +8,7 @@
  * round trips over every algorithm and SPI combination.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,6 @@
 #include <jansson.h>
 #include <osmocom/core/utils.h>
 
-#define VECTORS OTAGW_SOURCE_DIR "/../shared/vectors/ota-vectors.json"
 #define BUF (OTA_SCP80_MAX_PACKET + 64)
 
 static struct ota_crypto *cx;
@@ -35,20 +35,6 @@ static int teardown(void **state)
     (void)state;
     ota_crypto_free(cx);
     return 0;
-}
-
-static size_t hex(const char *h, uint8_t *out, size_t cap)
-{
-    int n = osmo_hexparse(h, out, cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static void mkkey(struct ota_key *k, enum ota_cipher c, const char *h)
-{
-    uint8_t b[32];
-    size_t n = hex(h, b, sizeof(b));
-    assert_int_equal(ota_key_set(k, c, b, n, NULL), 0);
 }
 
 /* Cipher of a vector algorithm name. */
@@ -91,14 +77,6 @@ static enum ota_scp80_alg vec_alg(const char *alg, bool mac)
     return OTA_SCP80_ALG_IMPLICIT;
 }
 
-static const char *jstr(const json_t *o, const char *k)
-{
-    const json_t *v = json_object_get(o, k);
-    assert_non_null(v);
-    assert_true(json_is_string(v));
-    return json_string_value(v);
-}
-
 static bool jnull(const json_t *o, const char *k)
 {
     const json_t *v = json_object_get(o, k);
@@ -109,21 +87,11 @@ static void assert_hex(const uint8_t *got, size_t len, const char *exp_hex, cons
                        const char *id)
 {
     uint8_t exp[BUF];
-    size_t n = hex(exp_hex, exp, sizeof(exp));
+    size_t n = ts_hex(exp_hex, exp, sizeof(exp));
     if (n != len || memcmp(got, exp, n) != 0) {
         fail_msg("%s: %s: got %s (%zu), expected %s", id, what, osmo_hexdump_nospc(got, len), len,
                  exp_hex);
     }
-}
-
-static json_t *load_vectors(void)
-{
-    json_error_t je;
-    json_t *root = json_load_file(VECTORS, 0, &je);
-    if (!root) {
-        fail_msg("cannot load %s: %s", VECTORS, je.text);
-    }
-    return root;
 }
 
 /* ---- a fixed command for the bad-path tests: the pySim 3DES ciphered+CC vector ---- */
@@ -135,10 +103,10 @@ static void std_cmd(struct ota_scp80_cmd *cmd, struct ota_scp80_keys *keys, bool
     uint8_t spi[2] = {0x16, 0x39};
     memset(cmd, 0, sizeof(*cmd));
     assert_int_equal(ota_scp80_spi_decode(spi, 2, &cmd->spi, NULL), 0);
-    mkkey(&k3_kic, OTA_CIPHER_3DES2, "300102030405060708090a0b0c0d0e0f");
-    mkkey(&k3_kid, OTA_CIPHER_3DES2, "301102030405060708090a0b0c0d0e0f");
-    mkkey(&kaes_kic, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
-    mkkey(&kaes_kid, OTA_CIPHER_AES, "0f0e0d0c0b0a09080706050403020100");
+    ts_mkkey(&k3_kic, OTA_CIPHER_3DES2, "300102030405060708090a0b0c0d0e0f");
+    ts_mkkey(&k3_kid, OTA_CIPHER_3DES2, "301102030405060708090a0b0c0d0e0f");
+    ts_mkkey(&kaes_kic, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
+    ts_mkkey(&kaes_kid, OTA_CIPHER_AES, "0f0e0d0c0b0a09080706050403020100");
     cmd->kic = cmd->kid = aes ? 0x12 : 0x15;
     cmd->tar[0] = 0xB0;
     cmd->tar[2] = 0x10;
@@ -329,7 +297,7 @@ static void test_cmd_encode_bad(void **state)
     assert_int_equal(e.code, OTA_ERR_ARG);
     cmd.cc_len = 0;
     /* key does not match KIc: 3DES2 coded, DES key / AES key given */
-    mkkey(&kdes, OTA_CIPHER_DES, "0102030405060708");
+    ts_mkkey(&kdes, OTA_CIPHER_DES, "0102030405060708");
     keys.kic = &kdes;
     assert_int_equal(ota_scp80_cmd_encode(cx, &cmd, &keys, apdus, 3, dst, sizeof(dst), NULL, &e),
                      -EINVAL);
@@ -505,7 +473,7 @@ static void test_cmd_padding(void **state)
     uint8_t p[64], mac_in[64];
     uint32_t crc;
     (void)state;
-    mkkey(&kdes, OTA_CIPHER_DES, "0102030405060708");
+    ts_mkkey(&kdes, OTA_CIPHER_DES, "0102030405060708");
     keys.kic = &kdes;
     /* RC CRC32, no ciphering, PCNTR 1: 16 + 4 + 3 data */
     static const uint8_t hdr[] = {0x00, 0x1A, 0x11, 0x09, 0x00, 0x00, 0x15, 0xB0,
@@ -885,9 +853,9 @@ static void test_por_cipher_only(void **state)
 
 /* ---- vectors ------------------------------------------------------------------------------ */
 
-static void run_cmd_vector(const json_t *v)
+static void run_cmd_vector(json_t *v, void *arg)
 {
-    const char *id = jstr(v, "id");
+    const char *id = ts_jstr(v, "id");
     const json_t *in = json_object_get(v, "inputs"), *ex = json_object_get(v, "expected");
     struct ota_scp80_cmd cmd = {0};
     struct ota_scp80_keys keys = {0};
@@ -898,70 +866,72 @@ static void run_cmd_vector(const json_t *v)
     size_t dl;
     int n;
 
-    assert_int_equal(hex(jstr(in, "spi"), spi, 2), 2);
+    (void)arg;
+    assert_int_equal(ts_hex(ts_jstr(in, "spi"), spi, 2), 2);
     assert_int_equal(ota_scp80_spi_decode(spi, 2, &cmd.spi, NULL), 0);
-    hex(jstr(in, "kic"), &cmd.kic, 1);
-    hex(jstr(in, "kid"), &cmd.kid, 1);
-    hex(jstr(in, "tar"), cmd.tar, 3);
-    assert_int_equal(hex(jstr(in, "cntr"), b, 5), 5);
+    ts_hex(ts_jstr(in, "kic"), &cmd.kic, 1);
+    ts_hex(ts_jstr(in, "kid"), &cmd.kid, 1);
+    ts_hex(ts_jstr(in, "tar"), cmd.tar, 3);
+    assert_int_equal(ts_hex(ts_jstr(in, "cntr"), b, 5), 5);
     cmd.cntr = ota_get_u40(b);
     cmd.cc_len = (uint8_t)json_integer_value(json_object_get(in, "cc_length"));
     if (cmd.cc_len == 0) {
         cmd.cc_len = 8; /* vectors say 0 when there is no CC */
     }
     if (!jnull(in, "kic_algorithm")) {
-        mkkey(&kic, vec_cipher(jstr(in, "kic_algorithm")), jstr(in, "kic_key"));
+        ts_mkkey(&kic, vec_cipher(ts_jstr(in, "kic_algorithm")), ts_jstr(in, "kic_key"));
         keys.kic = &kic;
         if (cmd.spi.ciphered) {
             enum ota_scp80_alg a;
             assert_int_equal(ota_scp80_kic_decode(cmd.kic, NULL, &a, NULL), 0);
-            assert_int_equal(a, vec_alg(jstr(in, "kic_algorithm"), false));
+            assert_int_equal(a, vec_alg(ts_jstr(in, "kic_algorithm"), false));
         }
     }
     if (!jnull(in, "kid_algorithm")) {
-        mkkey(&kid, vec_cipher(jstr(in, "kid_algorithm")), jstr(in, "kid_key"));
+        ts_mkkey(&kid, vec_cipher(ts_jstr(in, "kid_algorithm")), ts_jstr(in, "kid_key"));
         keys.kid = &kid;
         if (cmd.spi.integrity == OTA_SCP80_INTEGRITY_CC) {
             enum ota_scp80_alg a;
             assert_int_equal(ota_scp80_kid_decode(cmd.kid, cmd.spi.integrity, NULL, &a, NULL), 0);
-            assert_int_equal(a, vec_alg(jstr(in, "kid_algorithm"), true));
+            assert_int_equal(a, vec_alg(ts_jstr(in, "kid_algorithm"), true));
         }
     }
     /* spi_decoded: the names agree with ours */
     {
         const json_t *sd = json_object_get(in, "spi_decoded");
-        const char *rc = jstr(sd, "rc_cc_ds"), *prc = jstr(sd, "por_rc_cc_ds");
+        const char *rc = ts_jstr(sd, "rc_cc_ds"), *prc = ts_jstr(sd, "por_rc_cc_ds");
         assert_string_equal(ota_scp80_integrity_name(cmd.spi.integrity), rc);
         assert_string_equal(ota_scp80_integrity_name(cmd.spi.por_integrity), prc);
         assert_int_equal(cmd.spi.ciphered, json_is_true(json_object_get(sd, "ciphering")));
         assert_int_equal(cmd.spi.por_ciphered, json_is_true(json_object_get(sd, "por_ciphered")));
-        assert_int_equal((int)cmd.spi.cntr_mode, jstr(sd, "counter_mode")[1] - '0' +
-                                                     2 * (jstr(sd, "counter_mode")[0] - '0'));
-        assert_string_equal(ota_scp80_por_via_name(cmd.spi.por_via), jstr(sd, "por_via"));
+        assert_int_equal((int)cmd.spi.cntr_mode, ts_jstr(sd, "counter_mode")[1] - '0' +
+                                                     2 * (ts_jstr(sd, "counter_mode")[0] - '0'));
+        assert_string_equal(ota_scp80_por_via_name(cmd.spi.por_via), ts_jstr(sd, "por_via"));
     }
-    dl = hex(jstr(in, "secured_data_plaintext"), data, sizeof(data));
+    dl = ts_hex(ts_jstr(in, "secured_data_plaintext"), data, sizeof(data));
     info.plain = plain;
     info.plain_cap = sizeof(plain);
     n = ota_scp80_cmd_encode(cx, &cmd, &keys, data, dl, pkt, sizeof(pkt), &info, NULL);
     if (n < 0) {
         fail_msg("%s: encode failed %d", id, n);
     }
-    assert_hex(pkt, (size_t)n, jstr(ex, "command_packet"), "command_packet", id);
-    assert_hex((const uint8_t[]){(uint8_t)(info.cpl >> 8), (uint8_t)info.cpl}, 2, jstr(ex, "cpl"),
-               "cpl", id);
-    assert_hex(&info.chl, 1, jstr(ex, "chl"), "chl", id);
+    assert_hex(pkt, (size_t)n, ts_jstr(ex, "command_packet"), "command_packet", id);
+    assert_hex((const uint8_t[]){(uint8_t)(info.cpl >> 8), (uint8_t)info.cpl}, 2,
+               ts_jstr(ex, "cpl"), "cpl", id);
+    assert_hex(&info.chl, 1, ts_jstr(ex, "chl"), "chl", id);
     assert_int_equal(info.pcntr, json_integer_value(json_object_get(ex, "pcntr")));
     if (jnull(ex, "cc")) {
         assert_int_equal(info.cc_len, 0);
     } else {
-        assert_hex(info.cc, info.cc_len, jstr(ex, "cc"), "cc", id);
+        assert_hex(info.cc, info.cc_len, ts_jstr(ex, "cc"), "cc", id);
     }
-    assert_hex(plain, info.plain_len, jstr(ex, "plaintext_after_tar"), "plaintext_after_tar", id);
+    assert_hex(plain, info.plain_len, ts_jstr(ex, "plaintext_after_tar"), "plaintext_after_tar",
+               id);
     n = ota_scp80_cmd_encode_sms(cx, &cmd, &keys, data, dl, ud, sizeof(ud), NULL, NULL);
     assert_true(n > 0);
-    assert_hex(ud, (size_t)n, jstr(ex, "sms_user_data_single"), "sms_user_data_single", id);
+    assert_hex(ud, (size_t)n, ts_jstr(ex, "sms_user_data_single"), "sms_user_data_single", id);
     /* card side gets back the fields and the data */
-    n = (int)hex(jstr(ex, "command_packet"), pkt, sizeof(pkt));
+    n = (int)ts_hex(ts_jstr(ex, "command_packet"), pkt, sizeof(pkt));
     if (ota_scp80_cmd_decode(cx, &keys, pkt, (size_t)n, work, sizeof(work), &rx, NULL) != 0) {
         fail_msg("%s: card-side decode failed", id);
     }
@@ -976,9 +946,9 @@ static void run_cmd_vector(const json_t *v)
     }
 }
 
-static void run_por_vector(const json_t *v)
+static void run_por_vector(json_t *v, void *arg)
 {
-    const char *id = jstr(v, "id");
+    const char *id = ts_jstr(v, "id");
     const json_t *in = json_object_get(v, "inputs"), *ex = json_object_get(v, "expected");
     struct ota_scp80_cmd cmd = {0};
     struct ota_scp80_keys keys = {0};
@@ -988,43 +958,44 @@ static void run_por_vector(const json_t *v)
     size_t ul, pl;
     int rc;
 
+    (void)arg;
     cmd.spi.por = OTA_SCP80_POR_ALWAYS;
     cmd.spi.por_ciphered = json_is_true(json_object_get(in, "por_ciphered"));
     if (!jnull(in, "kic_algorithm")) {
-        mkkey(&kic, vec_cipher(jstr(in, "kic_algorithm")), jstr(in, "kic_key"));
+        ts_mkkey(&kic, vec_cipher(ts_jstr(in, "kic_algorithm")), ts_jstr(in, "kic_key"));
         keys.kic = &kic;
-        rc = ota_scp80_keyid_encode(1, vec_alg(jstr(in, "kic_algorithm"), false), NULL);
+        rc = ota_scp80_keyid_encode(1, vec_alg(ts_jstr(in, "kic_algorithm"), false), NULL);
         assert_true(rc >= 0);
         cmd.kic = (uint8_t)rc;
     }
     if (!jnull(in, "cc_algorithm")) {
-        mkkey(&kid, vec_cipher(jstr(in, "cc_algorithm")), jstr(in, "kid_key"));
+        ts_mkkey(&kid, vec_cipher(ts_jstr(in, "cc_algorithm")), ts_jstr(in, "kid_key"));
         keys.kid = &kid;
-        rc = ota_scp80_keyid_encode(1, vec_alg(jstr(in, "cc_algorithm"), true), NULL);
+        rc = ota_scp80_keyid_encode(1, vec_alg(ts_jstr(in, "cc_algorithm"), true), NULL);
         assert_true(rc >= 0);
         cmd.kid = (uint8_t)rc;
         cmd.spi.por_integrity = OTA_SCP80_INTEGRITY_CC;
     }
-    ul = hex(jstr(in, "sms_user_data"), ud, sizeof(ud));
-    pl = hex(jstr(in, "response_packet"), pkt, sizeof(pkt));
+    ul = ts_hex(ts_jstr(in, "sms_user_data"), ud, sizeof(ud));
+    pl = ts_hex(ts_jstr(in, "response_packet"), pkt, sizeof(pkt));
     for (int f = 0; f < 2; f++) {
         rc = f ? ota_scp80_por_decode(cx, &cmd, &keys, pkt, pl, work, sizeof(work), &r, NULL)
                : ota_scp80_por_decode_sms(cx, &cmd, &keys, ud, ul, work, sizeof(work), &r, NULL);
         if (rc != 0) {
             fail_msg("%s: decode (%s) failed %d", id, f ? "packet" : "ud", rc);
         }
-        assert_hex((const uint8_t[]){(uint8_t)(r.rpl >> 8), (uint8_t)r.rpl}, 2, jstr(ex, "rpl"),
+        assert_hex((const uint8_t[]){(uint8_t)(r.rpl >> 8), (uint8_t)r.rpl}, 2, ts_jstr(ex, "rpl"),
                    "rpl", id);
-        assert_hex(&r.rhl, 1, jstr(ex, "rhl"), "rhl", id);
-        assert_hex(r.tar, 3, jstr(ex, "tar"), "tar", id);
+        assert_hex(&r.rhl, 1, ts_jstr(ex, "rhl"), "rhl", id);
+        assert_hex(r.tar, 3, ts_jstr(ex, "tar"), "tar", id);
         ota_put_u40(b, r.cntr);
-        assert_hex(b, 5, jstr(ex, "cntr"), "cntr", id);
+        assert_hex(b, 5, ts_jstr(ex, "cntr"), "cntr", id);
         assert_int_equal(r.pcntr, json_integer_value(json_object_get(ex, "pcntr")));
-        assert_hex(&r.status, 1, jstr(ex, "status"), "status", id);
+        assert_hex(&r.status, 1, ts_jstr(ex, "status"), "status", id);
         if (jnull(ex, "cc")) {
             assert_int_equal(r.cc_len, 0);
         } else {
-            assert_hex(r.cc, r.cc_len, jstr(ex, "cc"), "cc", id);
+            assert_hex(r.cc, r.cc_len, ts_jstr(ex, "cc"), "cc", id);
         }
         if (json_is_true(json_object_get(ex, "cc_valid"))) {
             assert_int_equal(r.cc_state, OTA_SCP80_CC_VALID);
@@ -1034,7 +1005,7 @@ static void run_por_vector(const json_t *v)
         }
         assert_false(r.protection_missing);
         assert_int_equal(r.deciphered, cmd.spi.por_ciphered);
-        assert_hex(r.data, r.data_len, jstr(ex, "additional_response_data"),
+        assert_hex(r.data, r.data_len, ts_jstr(ex, "additional_response_data"),
                    "additional_response_data", id);
     }
     /* our card-side encoder reproduces the packet (zero padding in every vector) */
@@ -1044,7 +1015,7 @@ static void run_por_vector(const json_t *v)
     rc = ota_scp80_por_encode_sms(cx, &cmd, &keys, true, r.status, r.data, r.data_len, re,
                                   sizeof(re), NULL);
     assert_true(rc > 0);
-    assert_hex(re, (size_t)rc, jstr(in, "sms_user_data"), "re-encoded sms_user_data", id);
+    assert_hex(re, (size_t)rc, ts_jstr(in, "sms_user_data"), "re-encoded sms_user_data", id);
     /* every truncation */
     for (size_t l = 0; l < ul; l++) {
         expect_por(&cmd, &keys, ud, l, true, -EBADMSG, OTA_ERR_TRUNCATED, NULL);
@@ -1053,21 +1024,11 @@ static void run_por_vector(const json_t *v)
 
 static void test_vectors(void **state)
 {
-    json_t *root = load_vectors(), *vs = json_object_get(root, "vectors"), *v;
-    size_t i, n_cmd = 0, n_por = 0;
+    json_t *root = ts_vectors_load();
+    size_t n_cmd, n_por;
     (void)state;
-    assert_true(json_is_array(vs));
-    json_array_foreach(vs, i, v)
-    {
-        const char *type = jstr(v, "type");
-        if (!strcmp(type, "scp80_command_encode")) {
-            run_cmd_vector(v);
-            n_cmd++;
-        } else if (!strcmp(type, "scp80_response_decode")) {
-            run_por_vector(v);
-            n_por++;
-        }
-    }
+    n_cmd = ts_vectors_run(root, "scp80_command_encode", run_cmd_vector, NULL);
+    n_por = ts_vectors_run(root, "scp80_response_decode", run_por_vector, NULL);
     printf("scp80 vectors: %zu command_encode, %zu response_decode passed\n", n_cmd, n_por);
     /* the file must hold at least the vectors it had when this test was written */
     assert_true(n_cmd >= 22);
@@ -1128,14 +1089,14 @@ static void rt_one(const struct rt_alg *ca, bool cmd_ciph, bool por_ciph, const 
         data[i] = (uint8_t)(i * 7 + dl);
     }
     if (ca) {
-        mkkey(&kc, ca->cipher, ca->key);
+        ts_mkkey(&kc, ca->cipher, ca->key);
         keys.kic = &kc;
         cmd.kic = (uint8_t)ota_scp80_keyid_encode(2, ca->alg, NULL);
     }
     if (ma) {
         integ = ma->cipher == OTA_CIPHER_NONE ? OTA_SCP80_INTEGRITY_RC : OTA_SCP80_INTEGRITY_CC;
         if (ma->key) {
-            mkkey(&km, ma->cipher, ma->key);
+            ts_mkkey(&km, ma->cipher, ma->key);
             keys.kid = &km;
         }
         cmd.kid = (uint8_t)ota_scp80_keyid_encode(3, ma->alg, NULL);

@@ -5,6 +5,7 @@
  * truncation, reserved value and lying UDL is refused with its own code.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,29 +15,6 @@
 
 #include <jansson.h>
 #include <osmocom/core/utils.h>
-
-#define VECTORS OTAGW_SOURCE_DIR "/../shared/vectors/ota-vectors.json"
-
-static size_t hex(const char *h, uint8_t *b, size_t cap)
-{
-    int n = osmo_hexparse(h, b, (unsigned)cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static json_t *vec(json_t *root, const char *id)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(json_object_get(root, "vectors"), i,
-                       v) if (!strcmp(json_string_value(json_object_get(v, "id")), id))
-    {
-        return v;
-    }
-    fail_msg("vector %s not found", id);
-    return NULL;
-}
 
 static const char *sget(json_t *o, const char *a, const char *b)
 {
@@ -59,8 +37,7 @@ static void expect_err(const uint8_t *p, size_t len, bool prefix, int rc, enum o
 
 static void test_submit_vector(void **state)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(VECTORS, 0, &jerr), *v, *ies, *ie;
+    json_t *root = ts_vectors_load(), *v, *ies, *ie;
     uint8_t p[64], b[16];
     struct ota_tpdu t;
     struct ota_udh u;
@@ -68,8 +45,8 @@ static void test_submit_vector(void **state)
     (void)state;
 
     assert_non_null(root);
-    v = vec(root, "pysim-submit-port16-concat8");
-    n = hex(sget(v, "inputs", "sms_submit_tpdu_prefix"), p, sizeof(p));
+    v = ts_vector_by_id(root, "pysim-submit-port16-concat8");
+    n = ts_hex(sget(v, "inputs", "sms_submit_tpdu_prefix"), p, sizeof(p));
     /* UD is cut: only prefix mode accepts it */
     expect_err(p, n, false, -EBADMSG, OTA_ERR_TRUNCATED);
     assert_int_equal(ota_tpdu_parse(p, n, true, &t, NULL), 0);
@@ -81,9 +58,9 @@ static void test_submit_vector(void **state)
     assert_int_equal(t.addr.ton_npi, 0x91);
     assert_int_equal(t.addr.n_semi, 11);
     assert_string_equal(t.addr.digits, "61416271170");
-    hex(sget(v, "expected", "tp_pid"), b, 1);
+    ts_hex(sget(v, "expected", "tp_pid"), b, 1);
     assert_int_equal(t.pid, b[0]);
-    hex(sget(v, "expected", "tp_dcs"), b, 1);
+    ts_hex(sget(v, "expected", "tp_dcs"), b, 1);
     assert_int_equal(t.dcs, b[0]);
     assert_int_equal(t.alphabet, OTA_TPDU_ALPHA_8BIT);
     assert_int_equal(t.vpf, OTA_TPDU_VPF_RELATIVE);
@@ -101,9 +78,9 @@ static void test_submit_vector(void **state)
     assert_int_equal(u.n_ies, json_array_size(ies));
     json_array_foreach(ies, i, ie)
     {
-        hex(json_string_value(json_object_get(ie, "iei")), b, 1);
+        ts_hex(json_string_value(json_object_get(ie, "iei")), b, 1);
         assert_int_equal(u.ies[i].iei, b[0]);
-        size_t vl = hex(json_string_value(json_object_get(ie, "value")), b, sizeof(b));
+        size_t vl = ts_hex(json_string_value(json_object_get(ie, "value")), b, sizeof(b));
         assert_int_equal(u.ies[i].len, vl);
         assert_memory_equal(u.ies[i].val, b, vl);
     }
@@ -120,8 +97,7 @@ static void test_submit_vector(void **state)
 
 static void test_deliver_vector(void **state)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(VECTORS, 0, &jerr), *v;
+    json_t *root = ts_vectors_load(), *v;
     uint8_t want[200], ud[OTA_SMS_UD_MAX], out[200], keep[200], pkt[OTA_SMS_UD_MAX];
     struct ota_tpdu_deliver_params prm = {0};
     struct ota_tpdu t;
@@ -131,16 +107,16 @@ static void test_deliver_vector(void **state)
     (void)state;
 
     assert_non_null(root);
-    v = vec(root, "pysim-3des-ciph-cc");
-    n = hex(sget(v, "expected", "sms_deliver_tpdu_ts23040"), want, sizeof(want));
-    n_ud = hex(sget(v, "expected", "sms_user_data_single"), ud, sizeof(ud));
-    n_pkt = hex(sget(v, "expected", "command_packet"), pkt, sizeof(pkt));
+    v = ts_vector_by_id(root, "pysim-3des-ciph-cc");
+    n = ts_hex(sget(v, "expected", "sms_deliver_tpdu_ts23040"), want, sizeof(want));
+    n_ud = ts_hex(sget(v, "expected", "sms_user_data_single"), ud, sizeof(ud));
+    n_pkt = ts_hex(sget(v, "expected", "command_packet"), pkt, sizeof(pkt));
 
     prm.oa = "12345678";
     prm.oa_ton_npi = OTA_TPDU_TON_NPI_UNKNOWN;
     prm.pid = 0x7f;
     prm.dcs = 0xf6;
-    hex("22705200000000", prm.scts, sizeof(prm.scts));
+    ts_hex("22705200000000", prm.scts, sizeof(prm.scts));
     prm.udhi = true;
     prm.ud = ud;
     prm.ud_len = n_ud;
@@ -243,37 +219,37 @@ static void test_parse_bad(void **state)
     (void)state;
 
     /* MTI 10 (status report / command) and 11 (reserved) */
-    n = hex("02", p, sizeof(p));
+    n = ts_hex("02", p, sizeof(p));
     expect_err(p, n, false, -EBADMSG, OTA_ERR_VALUE);
-    n = hex("03", p, sizeof(p));
+    n = ts_hex("03", p, sizeof(p));
     expect_err(p, n, true, -EBADMSG, OTA_ERR_VALUE);
     expect_err(p, 0, true, -EBADMSG, OTA_ERR_TRUNCATED);
     /* reserved DCS group 1000 */
-    n = hex("000281210080"
-            "22705200000000"
-            "00",
-            p, sizeof(p));
+    n = ts_hex("000281210080"
+               "22705200000000"
+               "00",
+               p, sizeof(p));
     expect_err(p, n, false, -EBADMSG, OTA_ERR_VALUE);
     /* general group, alphabet 11 reserved */
-    n = hex("00028121000c"
-            "22705200000000"
-            "00",
-            p, sizeof(p));
+    n = ts_hex("00028121000c"
+               "22705200000000"
+               "00",
+               p, sizeof(p));
     expect_err(p, n, false, -EBADMSG, OTA_ERR_VALUE);
     /* address of 21 semi-octets */
-    n = hex("0015911122334455667788990011", p, sizeof(p));
+    n = ts_hex("0015911122334455667788990011", p, sizeof(p));
     expect_err(p, n, true, -EBADMSG, OTA_ERR_OVERSIZE);
     /* filler F inside the digits */
-    n = hex("000481f1210004"
-            "22705200000000"
-            "00",
-            p, sizeof(p));
+    n = ts_hex("000481f1210004"
+               "22705200000000"
+               "00",
+               p, sizeof(p));
     expect_err(p, n, false, -EBADMSG, OTA_ERR_VALUE);
     /* 8-bit UDL 141 */
-    n = hex("000281210004"
-            "22705200000000"
-            "8d",
-            p, sizeof(p));
+    n = ts_hex("000281210004"
+               "22705200000000"
+               "8d",
+               p, sizeof(p));
     expect_err(p, n, true, -EBADMSG, OTA_ERR_OVERSIZE);
     /* 8-bit UDL 140 with 140 octets is fine */
     p[n - 1] = 140;
@@ -282,20 +258,20 @@ static void test_parse_bad(void **state)
     assert_int_equal(t.ud_len, 140);
 
     /* 7-bit: UDL counts septets; "Hello" is 5 septets in 5 octets */
-    n = hex("000281210000"
-            "22705200000000"
-            "05c8329bfd06",
-            p, sizeof(p));
+    n = ts_hex("000281210000"
+               "22705200000000"
+               "05c8329bfd06",
+               p, sizeof(p));
     assert_int_equal(ota_tpdu_parse(p, n, false, &t, NULL), 0);
     assert_int_equal(t.alphabet, OTA_TPDU_ALPHA_7BIT);
     assert_int_equal(t.udl, 5);
     assert_int_equal(t.ud_len, 5);
     expect_err(p, n - 1, false, -EBADMSG, OTA_ERR_TRUNCATED);
     /* 160 septets = 140 octets; 161 septets is too many */
-    n = hex("000281210000"
-            "22705200000000"
-            "a0",
-            p, sizeof(p));
+    n = ts_hex("000281210000"
+               "22705200000000"
+               "a0",
+               p, sizeof(p));
     memset(p + n, 0x55, 140);
     assert_int_equal(ota_tpdu_parse(p, n + 140, false, &t, NULL), 0);
     assert_int_equal(t.ud_len, 140);
@@ -307,22 +283,22 @@ static void test_parse_bad(void **state)
     expect_err(p, n + 8, false, -EBADMSG, OTA_ERR_LENGTH);
 
     /* alphanumeric originator "Hello" (TON 101) */
-    n = hex("000ad0c8329bfd06"
-            "00f6"
-            "22705200000000"
-            "00",
-            p, sizeof(p));
+    n = ts_hex("000ad0c8329bfd06"
+               "00f6"
+               "22705200000000"
+               "00",
+               p, sizeof(p));
     assert_int_equal(ota_tpdu_parse(p, n, false, &t, NULL), 0);
     assert_string_equal(t.addr.digits, "Hello");
     assert_int_equal(t.addr.ton_npi, 0xd0);
     assert_int_equal(t.ud_len, 0);
 
     /* SUBMIT with absolute VP (7 octets); cut inside the VP */
-    n = hex("1901028121"
-            "0004"
-            "22705200000000"
-            "01aa",
-            p, sizeof(p));
+    n = ts_hex("1901028121"
+               "0004"
+               "22705200000000"
+               "01aa",
+               p, sizeof(p));
     assert_int_equal(ota_tpdu_parse(p, n, false, &t, NULL), 0);
     assert_int_equal(t.vpf, OTA_TPDU_VPF_ABSOLUTE);
     assert_int_equal(t.vp_len, 7);
@@ -330,10 +306,10 @@ static void test_parse_bad(void **state)
     assert_int_equal(t.ud[0], 0xaa);
     expect_err(p, 10, true, -EBADMSG, OTA_ERR_TRUNCATED);
     /* SUBMIT without VP */
-    n = hex("0101028121"
-            "0004"
-            "01aa",
-            p, sizeof(p));
+    n = ts_hex("0101028121"
+               "0004"
+               "01aa",
+               p, sizeof(p));
     assert_int_equal(ota_tpdu_parse(p, n, false, &t, NULL), 0);
     assert_int_equal(t.vpf, OTA_TPDU_VPF_NONE);
     assert_null(t.vp);

@@ -5,6 +5,7 @@
  * build/parse round trip, and ota_udh_info() flags inconsistent known IEs.
  */
 #include "ota/ota.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,29 +15,6 @@
 
 #include <jansson.h>
 #include <osmocom/core/utils.h>
-
-#define VECTORS OTAGW_SOURCE_DIR "/../shared/vectors/ota-vectors.json"
-
-static size_t hex(const char *h, uint8_t *b, size_t cap)
-{
-    int n = osmo_hexparse(h, b, (unsigned)cap);
-    assert_true(n >= 0);
-    return (size_t)n;
-}
-
-static json_t *find_vec(json_t *root, const char *id)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(json_object_get(root, "vectors"), i,
-                       v) if (!strcmp(json_string_value(json_object_get(v, "id")), id))
-    {
-        return v;
-    }
-    fail_msg("vector %s not found", id);
-    return NULL;
-}
 
 /* Check a parsed UDH against the vector's expected udhl/ies(/payload). */
 static void check_exp(const struct ota_udh *u, json_t *exp)
@@ -49,11 +27,11 @@ static void check_exp(const struct ota_udh *u, json_t *exp)
     assert_int_equal(u->n_ies, json_array_size(ies));
     json_array_foreach(ies, i, ie)
     {
-        size_t n = hex(json_string_value(json_object_get(ie, "iei")), b, sizeof(b));
+        size_t n = ts_hex(json_string_value(json_object_get(ie, "iei")), b, sizeof(b));
         assert_int_equal(n, 1);
         assert_int_equal(u->ies[i].iei, b[0]);
         assert_int_equal(u->ies[i].len, json_integer_value(json_object_get(ie, "len")));
-        n = hex(json_string_value(json_object_get(ie, "value")), b, sizeof(b));
+        n = ts_hex(json_string_value(json_object_get(ie, "value")), b, sizeof(b));
         assert_int_equal(n, u->ies[i].len);
         if (n) {
             assert_memory_equal(u->ies[i].val, b, n);
@@ -61,7 +39,7 @@ static void check_exp(const struct ota_udh *u, json_t *exp)
     }
     pl = json_object_get(exp, "payload_after_udh");
     if (pl) {
-        size_t n = hex(json_string_value(pl), b, sizeof(b));
+        size_t n = ts_hex(json_string_value(pl), b, sizeof(b));
         assert_int_equal(u->payload_len, n);
         assert_memory_equal(u->payload, b, n);
     }
@@ -105,8 +83,7 @@ static void check_roundtrip(const uint8_t *ud, size_t len)
 
 static void test_vectors(void **state)
 {
-    json_error_t jerr;
-    json_t *root = json_load_file(VECTORS, 0, &jerr), *v;
+    json_t *root = ts_vectors_load(), *v;
     uint8_t ud[OTA_SMS_UD_MAX];
     struct ota_udh u;
     size_t i, n_ud = 0;
@@ -122,7 +99,7 @@ static void test_vectors(void **state)
         if (!in) {
             continue; /* the TPDU vector is covered by test_tpdu.c */
         }
-        size_t n = hex(json_string_value(in), ud, sizeof(ud));
+        size_t n = ts_hex(json_string_value(in), ud, sizeof(ud));
         assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
         check_exp(&u, json_object_get(v, "expected"));
         check_truncations(ud, n);
@@ -133,9 +110,9 @@ static void test_vectors(void **state)
 
     /* the two named ones, with their semantics */
     struct ota_udh_info in;
-    size_t n = hex("0571007001ffabcd", ud, sizeof(ud));
+    size_t n = ts_hex("0571007001ffabcd", ud, sizeof(ud));
     assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
-    check_exp(&u, json_object_get(find_vec(root, "pysim-udh-two-ies"), "expected"));
+    check_exp(&u, json_object_get(ts_vector_by_id(root, "pysim-udh-two-ies"), "expected"));
     assert_int_equal(ota_udh_info(&u, &in, NULL), 0);
     assert_true(in.has_rpi);
     assert_true(in.has_cpi);
@@ -143,9 +120,9 @@ static void test_vectors(void **state)
     assert_int_equal(in.rpi_len, 0);
     assert_false(in.has_concat);
     assert_false(in.has_ports);
-    n = hex("027100abcdef", ud, sizeof(ud));
+    n = ts_hex("027100abcdef", ud, sizeof(ud));
     assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
-    check_exp(&u, json_object_get(find_vec(root, "pysim-udh-rpi"), "expected"));
+    check_exp(&u, json_object_get(ts_vector_by_id(root, "pysim-udh-rpi"), "expected"));
     assert_null(u.ies[0].val);
     json_decref(root);
 }
@@ -155,7 +132,7 @@ static void expect_parse_err(const char *h, int rc, enum ota_errc code)
     uint8_t ud[200];
     struct ota_udh u, keep;
     struct ota_err e;
-    size_t n = hex(h, ud, sizeof(ud));
+    size_t n = ts_hex(h, ud, sizeof(ud));
 
     memset(&keep, 0x5a, sizeof(keep));
     u = keep;
@@ -194,13 +171,13 @@ static void test_edges(void **state)
     (void)state;
 
     /* UDHL 0: empty header, everything else is payload */
-    size_t n = hex("00abcd", ud, sizeof(ud));
+    size_t n = ts_hex("00abcd", ud, sizeof(ud));
     assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
     assert_int_equal(u.n_ies, 0);
     assert_int_equal(u.payload_len, 2);
     check_roundtrip(ud, n);
     /* UDH only, no payload */
-    n = hex("027000", ud, sizeof(ud));
+    n = ts_hex("027000", ud, sizeof(ud));
     assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
     assert_int_equal(u.payload_len, 0);
     check_roundtrip(ud, n);
@@ -222,7 +199,7 @@ static void test_edges(void **state)
     assert_int_equal(e.code, OTA_ERR_LENGTH);
 
     /* unknown IEs are kept in order, with their values */
-    n = hex("0a24020102a00170000100abcd", ud, sizeof(ud));
+    n = ts_hex("0a24020102a00170000100abcd", ud, sizeof(ud));
     assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
     assert_int_equal(u.n_ies, 3);
     assert_int_equal(u.ies[0].iei, 0x24);
@@ -243,7 +220,7 @@ static void expect_info(const char *h, int rc, enum ota_errc code, struct ota_ud
     struct ota_udh u;
     struct ota_udh_info in, keep;
     struct ota_err e = {0};
-    size_t n = hex(h, ud, sizeof(ud));
+    size_t n = ts_hex(h, ud, sizeof(ud));
 
     assert_int_equal(ota_udh_parse(ud, n, &u, NULL), 0);
     memset(&keep, 0x3c, sizeof(keep));
@@ -316,9 +293,9 @@ static void test_build(void **state)
     static const uint8_t pl[2] = {0xab, 0xcd};
     uint8_t want[32], out[OTA_SMS_UD_MAX], keep[OTA_SMS_UD_MAX];
     struct ota_err e;
-    size_t n = hex("0d050423f423f4000301020170"
-                   "00abcd",
-                   want, sizeof(want));
+    size_t n = ts_hex("0d050423f423f4000301020170"
+                      "00abcd",
+                      want, sizeof(want));
     (void)state;
 
     assert_int_equal(ota_udh_build(ies, 3, pl, 2, out, sizeof(out), &e), (int)n);

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <osmocom/core/utils.h>
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
@@ -49,18 +51,6 @@ int die(const char *fmt, ...)
     return TOOL_USAGE;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 int parse_hex(const char *what, const char *s, uint8_t *out, size_t cap)
 {
     size_t n = 0;
@@ -74,11 +64,11 @@ int parse_hex(const char *what, const char *s, uint8_t *out, size_t cap)
         if (*p == ' ' || *p == ':' || *p == '\n' || *p == '\t') {
             continue;
         }
-        int v = hexval((unsigned char)*p);
-        if (v < 0) {
+        if (!isxdigit((unsigned char)*p)) {
             die("%s: '%c' at position %zu is not a hex digit", what, *p, (size_t)(p - s));
             return -1;
         }
+        int v = osmo_char2bcd(*p);
         if (hi < 0) {
             hi = v;
             continue;

@@ -4,9 +4,12 @@
  */
 #include "vjson.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <osmocom/core/utils.h>
 
 #include "otatool.h"
 
@@ -27,20 +30,6 @@ void vdiff_add(struct vdiff *d, const char *fmt, ...)
     va_end(ap);
 }
 
-static int hexdig(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int vj_hex(struct vdiff *d, const json_t *obj, const char *key, uint8_t *out, size_t cap)
 {
     const json_t *v = json_object_get(obj, key);
@@ -55,12 +44,11 @@ int vj_hex(struct vdiff *d, const json_t *obj, const char *key, uint8_t *out, si
         return -1;
     }
     for (size_t i = 0; i < len / 2; i++) {
-        int hi = hexdig(s[2 * i]), lo = hexdig(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
+        if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1])) {
             vdiff_add(d, "%s: not hex", key);
             return -1;
         }
-        out[i] = (uint8_t)(hi << 4 | lo);
+        out[i] = (uint8_t)(osmo_char2bcd(s[2 * i]) << 4 | osmo_char2bcd(s[2 * i + 1]));
     }
     return (int)(len / 2);
 }
