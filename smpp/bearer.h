@@ -24,6 +24,10 @@
  *     another link), in order; a part is reported failed only when its
  *     hold time runs out (retryable) or the network refuses it (final).
  *   - Each accepted part gets exactly one submit_result callback.
+ *   - Order per destination: at most one part per destination is on the
+ *     wire at a time, and all pending parts of a destination stay on the
+ *     link the first one went to, so nothing overtakes a throttled or
+ *     resent part to the same handset (SCP80 counters arrive in order).
  *   - DLR and MO callbacks return 0 only once the caller has stored what it
  *     needs durably; the bearer acknowledges to the network after that, so a
  *     crash before the store makes the network deliver it again.
@@ -41,8 +45,8 @@
 
 #include "ota/ota_common.h"
 
-#define BEARER_ADDR_MAX 21    /* MSISDN / service code digits (CMPP terminal ids are 21 or 32) */
-#define BEARER_MSGID_MAX 64   /* canonical message id text, NUL included */
+#define BEARER_ADDR_MAX 21  /* MSISDN / service code digits (CMPP terminal ids are 21 or 32) */
+#define BEARER_MSGID_MAX 64 /* canonical message id text, NUL included */
 #define BEARER_LINK_NAME_MAX 32
 #define BEARER_UD_MAX 140
 
@@ -113,7 +117,7 @@ const char *bearer_dlr_state_name(enum bearer_dlr_state st);
 
 struct bearer_dlr {
     char msg_id[BEARER_MSGID_MAX]; /* canonical id, as in the submit result */
-    uint64_t token;                /* the part's token when the bearer carries it back (Kannel), else 0 */
+    uint64_t token; /* the part's token when the bearer carries it back (Kannel), else 0 */
     bool has_token;
     enum bearer_dlr_state state;
     bool final;
@@ -160,19 +164,19 @@ struct bearer_link_conf {
     unsigned resp_timeout_ms; /* wait for a response; CMPP default 60000 */
     unsigned resp_retries;    /* resends of an unanswered request; CMPP default 2 */
     unsigned reconnect_min_ms, reconnect_max_ms; /* back-off bounds; default 500 / 30000 */
-    unsigned throttle_pause_ms;                  /* pause after a flow-control answer; default 1000 */
-    unsigned hold_ms;                            /* default part hold time; default 600000 */
+    unsigned throttle_pause_ms; /* pause after a flow-control answer; default 1000 */
+    unsigned hold_ms;           /* default part hold time; default 600000 */
     union {
         struct {
-            uint8_t version;      /* 0x20 or 0x30 */
-            char sp_id[7];        /* Source_Addr: the SP's 6-character id */
-            char secret[65];      /* shared secret for the authenticator */
-            char service_id[11];  /* Service_Id of SUBMIT */
-            char src_id[22];      /* Src_Id: the SP's access number */
+            uint8_t version;     /* 0x20 or 0x30 */
+            char sp_id[7];       /* Source_Addr: the SP's 6-character id */
+            char secret[65];     /* shared secret for the authenticator */
+            char service_id[11]; /* Service_Id of SUBMIT */
+            char src_id[22];     /* Src_Id: the SP's access number */
         } cmpp;
         struct {
-            char boxc_id[64];     /* identify id; DLRs come back to it */
-            char smsc_id[64];     /* route to this bearerbox SMSC ("" = routing decides) */
+            char boxc_id[64]; /* identify id; DLRs come back to it */
+            char smsc_id[64]; /* route to this bearerbox SMSC ("" = routing decides) */
         } kbox;
     } u;
 };
@@ -183,10 +187,11 @@ void bearer_link_conf_defaults(struct bearer_link_conf *c, enum bearer_kind kind
 /* Counters of a link for metrics; plain numbers, monotonic since start. */
 struct bearer_link_stats {
     enum bearer_link_state state;
-    unsigned in_flight;  /* awaiting a response */
-    unsigned held;       /* accepted from the caller, waiting to be (re)sent */
+    unsigned in_flight; /* awaiting a response */
+    unsigned held;      /* accepted from the caller, waiting to be (re)sent */
     uint64_t submitted, accepted, rejected, throttled, resent, timeouts;
     uint64_t dlrs, dlrs_unmatched, mos, reconnects;
+    uint64_t bad_pdus; /* undecodable or unexpected PDUs from the network (counted, dropped) */
 };
 
 struct bearer;
@@ -208,9 +213,15 @@ int bearer_add_link(struct bearer *b, const struct bearer_link_conf *c,
 
 /*
  * Hand one SMS part to the bearer. Returns 0 (accepted: exactly one
- * submit_result callback will follow), -EAGAIN (no link has room now: keep
- * the part and wait for the ready callback), -EINVAL (OTA_ERR_ARG: bad
- * address, ud_len, part numbers). Never calls back from inside this call.
+ * submit_result callback will follow), -EAGAIN (OTA_ERR_LIMIT: no link is up
+ * with room now, or the link holding this destination's earlier parts is
+ * full: keep the part and wait for the ready callback), -EINVAL
+ * (OTA_ERR_ARG: bad address, ud_len, part numbers, priority > 3),
+ * -ESHUTDOWN (OTA_ERR_STATE: after bearer_shutdown), -ENOMEM. Never calls
+ * back from inside this call: parts go on the wire from an ev_prepare
+ * watcher before the loop next blocks. Each link accepts 4 x window parts
+ * (held + in flight); hold_ms counts only while a part is held, never
+ * while it awaits its response.
  */
 int bearer_submit(struct bearer *b, const struct bearer_msg *m, struct ota_err *err) OTA_MUST_CHECK;
 

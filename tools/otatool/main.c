@@ -27,6 +27,7 @@ static const struct {
     {"ud-decode", cmd_ud_decode, "decode SMS user data: UDH IEs and payload"},
     {"scp80-encode", cmd_scp80_encode, "build an SCP80 command packet and its SMS"},
     {"por-decode", cmd_por_decode, "decode and verify an SCP80 response packet (PoR)"},
+    {"send", cmd_send, "send one SMS through a CMPP or Kannel box link, print events as JSON"},
 };
 
 static void usage(FILE *f)

@@ -22,6 +22,7 @@ int cmd_push_decode(int argc, char **argv);
 int cmd_ud_decode(int argc, char **argv);
 int cmd_scp80_encode(int argc, char **argv);
 int cmd_por_decode(int argc, char **argv);
+int cmd_send(int argc, char **argv);
 
 /* Print "otatool: <fmt>" to stderr; returns TOOL_USAGE for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
