@@ -66,7 +66,7 @@ struct drv {
     uint64_t *id_tok;
     size_t id_cap;
     uint64_t submitted_parts, ok, retryable, final, dlrs, dlrs_unmatched, mos, pors_ok, pors_bad,
-        link_ups, link_downs;
+        pors_dup, link_ups, link_downs;
     size_t done_items;
     double t0;
     bool finished;
@@ -202,6 +202,9 @@ static int on_mo(void *arg, const struct bearer_mo *m)
         por.cc_state != OTA_SCP80_CC_VALID) {
         d->pors_bad++;
         fprintf(stderr, "bench-bearer: PoR from %s refused: %s\n", m->orig, e.msg);
+    } else if (it->por_ok) {
+        /* At-least-once: an MO not acknowledged before a drop comes again. */
+        d->pors_dup++;
     } else {
         d->pors_ok++;
         it->por_ok = true;
@@ -220,7 +223,8 @@ static void on_link(void *arg, const char *link, enum bearer_link_state from,
     (void)from;
     if (to == BEARER_LINK_UP) {
         d->link_ups++;
-    } else if (to == BEARER_LINK_DOWN) {
+    } else if (to == BEARER_LINK_DOWN && !d->finished) {
+        /* Only drops while work is outstanding; the close at the end is not one. */
         d->link_downs++;
         fprintf(stderr, "bench-bearer: link down: %s\n", why ? why : "");
     }
@@ -438,7 +442,8 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench-bearer [--push N] [--scp80 N] [--concat-every K] [--window W]\n"
                "                    [--version 2.0|3.0] [--faults SPEC] [--sim PATH]\n"
-               "                    [--timeout S] [--quick]\n"
+               "                    [--rate PARTS_PER_S] [--throttle-pause-ms MS] [--timeout S] "
+               "[--quick]\n"
                "Drives the CMPP bearer against otagw-sim on loopback; prints one JSON object.\n");
 }
 
@@ -455,6 +460,8 @@ int main(int argc, char **argv)
         {"timeout", required_argument, NULL, 't'},
         {"quick", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"rate", required_argument, NULL, 'r'},
+        {"throttle-pause-ms", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     struct run_conf rc = {.n_push = 10000, .n_scp80 = 10000, .concat_every = 10};
@@ -462,7 +469,8 @@ int main(int argc, char **argv)
     uint8_t version = 0x30;
     const char *faults = NULL;
     char sim[1024] = "";
-    double timeout_s = 120;
+    double timeout_s = 120, rate = 0;
+    unsigned throttle_pause_ms = 0;
     int c;
 
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -490,6 +498,12 @@ int main(int argc, char **argv)
             break;
         case 't':
             timeout_s = strtod(optarg, NULL);
+            break;
+        case 'r':
+            rate = strtod(optarg, NULL);
+            break;
+        case 'P':
+            throttle_pause_ms = (unsigned)strtoul(optarg, NULL, 10);
             break;
         case 'q':
             rc.n_push = 1000;
@@ -561,7 +575,10 @@ int main(int argc, char **argv)
     snprintf(lc.host, sizeof(lc.host), "127.0.0.1");
     lc.port = (uint16_t)port;
     lc.window = window;
-    lc.rate_per_s = 0;
+    lc.rate_per_s = rate;
+    if (throttle_pause_ms) {
+        lc.throttle_pause_ms = throttle_pause_ms;
+    }
     lc.u.cmpp.version = version;
     snprintf(lc.u.cmpp.sp_id, sizeof(lc.u.cmpp.sp_id), "901234");
     snprintf(lc.u.cmpp.secret, sizeof(lc.u.cmpp.secret), "otagw-test");
@@ -615,6 +632,7 @@ int main(int argc, char **argv)
     json_object_set_new(o, "mos", json_integer((json_int_t)d.mos));
     json_object_set_new(o, "pors_verified", json_integer((json_int_t)d.pors_ok));
     json_object_set_new(o, "pors_refused", json_integer((json_int_t)d.pors_bad));
+    json_object_set_new(o, "pors_duplicate", json_integer((json_int_t)d.pors_dup));
     json_object_set_new(o, "messages_complete", json_integer((json_int_t)d.done_items));
     json_object_set_new(o, "link_ups", json_integer((json_int_t)d.link_ups));
     json_object_set_new(o, "link_downs", json_integer((json_int_t)d.link_downs));

@@ -18,6 +18,7 @@
 #   kannel_stop                 SIGTERM, wait (KANNEL_STOP_TIMEOUT_S, default 60:
 #                               bearerbox first flushes its queue to the SMSC),
 #                               SIGKILL after that bound
+#   kannel_stop_begin           send the SIGTERM only (kannel_stop then waits)
 #   kannel_restart              stop then start on the same ports and store
 #   kannel_wait_smsc_online [S] wait until the SMSC link is bound (admin status)
 #   kannel_status               print bearerbox's status.txt
@@ -135,11 +136,20 @@ kannel_start() {
     return 1
 }
 
+# Ask bearerbox to stop (SIGTERM) without waiting; kannel_stop waits.
+kannel_stop_begin() {
+    [ -n "$KANNEL_PID" ] || return 0
+    if [ -z "${KANNEL_TERM_SENT:-}" ]; then
+        kill -TERM "$KANNEL_PID" 2>/dev/null
+        KANNEL_TERM_SENT=1
+    fi
+}
+
 kannel_stop() {
     local i
     [ -n "$KANNEL_PID" ] || return 0
     if kill -0 "$KANNEL_PID" 2>/dev/null; then
-        kill -TERM "$KANNEL_PID" 2>/dev/null
+        kannel_stop_begin
         # A graceful stop first flushes every queued MT to the SMSC; SIGKILL
         # instead makes the restarted bearerbox resend from its store.
         for i in $(seq 1 $((${KANNEL_STOP_TIMEOUT_S:-60} * 10))); do
@@ -153,6 +163,7 @@ kannel_stop() {
     fi
     wait "$KANNEL_PID" 2>/dev/null
     KANNEL_PID=
+    KANNEL_TERM_SENT=
     rm -f "$KANNEL_DIR/bearerbox.pid"
     return 0
 }

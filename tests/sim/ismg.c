@@ -141,6 +141,12 @@ enum dlv_st {
     DLV_ST_INFLIGHT = 2, /* sent, waiting for DELIVER_RESP */
 };
 
+static const char *const dlv_st_names[] = {
+    [DLV_ST_LATE] = "late",
+    [DLV_ST_QUEUED] = "queued",
+    [DLV_ST_INFLIGHT] = "inflight",
+};
+
 struct ismg_conn;
 struct sim_ismg;
 
@@ -585,8 +591,8 @@ static void dlv_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct ismg_conn *c = d->conn;
     dlv_list_remove(&c->inflight, d);
     if (d->tries >= ISMG_DLV_TRIES) {
-        fprintf(stderr, "ismg: conn=%s DELIVER seq=%u unanswered %u times, given up\n", c->peer,
-                d->seq, d->tries);
+        fprintf(stderr, "ismg: conn=%s %s DELIVER seq=%u %s, unanswered %u times, given up\n",
+                c->peer, d->is_report ? "report" : "MO", d->seq, dlv_st_names[d->st], d->tries);
         s->ctr[SIM_ISMG_DELIVER_GAVE_UP]++;
         dlv_free(d);
         ismg_pump(s);

@@ -134,6 +134,12 @@ enum dlv_st {
     DLV_ST_INFLIGHT = 2,
 };
 
+static const char *const dlv_st_names[] = {
+    [DLV_ST_LATE] = "late",
+    [DLV_ST_QUEUED] = "queued",
+    [DLV_ST_INFLIGHT] = "inflight",
+};
+
 struct smsc_conn;
 struct sim_smsc;
 
@@ -578,8 +584,8 @@ static void dlv_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     struct smsc_conn *c = d->conn;
     dlv_list_remove(&c->inflight, d);
     if (d->tries >= SMSC_DLV_TRIES) {
-        fprintf(stderr, "smsc: conn=%s deliver_sm seq=%u unanswered %u times, given up\n", c->peer,
-                d->seq, d->tries);
+        fprintf(stderr, "smsc: conn=%s %s deliver_sm seq=%u %s, unanswered %u times, given up\n",
+                c->peer, d->is_receipt ? "receipt" : "MO", d->seq, dlv_st_names[d->st], d->tries);
         s->ctr[SIM_SMSC_DELIVER_GAVE_UP]++;
         dlv_free(d);
         smsc_pump(s);
