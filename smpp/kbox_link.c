@@ -372,6 +372,9 @@ static void kl_connected(struct kbox_link *kl)
     }
     ev_io_stop(kl->loop, &kl->wio);
     (void)bearer_link_set_state(kl->lk, BEARER_LINK_BINDING, "connected, identify");
+    if (kl->phase != KL_CONNECTING) {
+        return; /* closed by the state callback (bearer shutdown) */
+    }
     kl_go(kl, KL_OPEN);
     struct kbox_msg m;
     kbox_msg_identify(&m, kl_cstr(kl->lk->conf.u.kbox.boxc_id));
@@ -997,7 +1000,22 @@ static void kl_close(struct bearer_link *lk)
     if (!kl) {
         return;
     }
-    /* A box has no goodbye message: smsbox just closes its socket. */
+    /*
+     * A box has no goodbye message: smsbox just closes its socket. What is
+     * still queued (acks owed for DLRs and MOs already stored by the caller)
+     * is handed to the kernel first, best effort and without blocking, or
+     * bearerbox keeps those reports as unacknowledged and redelivers them.
+     */
+    if (kl->fd >= 0 && kl->phase != KL_CONNECTING) {
+        while (kl->out_off < kl->out_len) {
+            ssize_t n = send(kl->fd, kl->out + kl->out_off, kl->out_len - kl->out_off,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n <= 0) {
+                break;
+            }
+            kl->out_off += (size_t)n;
+        }
+    }
     if (kl->phase != KL_IDLE) {
         kl_go(kl, KL_IDLE);
     }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: Apache-2.0
 #
 # Test harness for a real Kannel bearerbox (Debian kannel 1.4.5) on loopback.
@@ -8,11 +9,14 @@
 #   kannel_config SMSC_PORT SYSTEM_ID PASSWORD
 #                               write DIR/kannel.conf: core group on free
 #                               loopback ports (box port in KANNEL_BOX_PORT,
-#                               admin port in KANNEL_ADMIN_PORT), internal DLR
-#                               storage, a file message store (MTs acked to a
+#                               admin port in KANNEL_ADMIN_PORT), DLR storage
+#                               (internal by default), a file message store (MTs acked to a
 #                               box survive a restart), one SMPP transceiver
 #                               SMSC "sim" bound to 127.0.0.1:SMSC_PORT.
 #                               KANNEL_MSG_ID_TYPE, if set, becomes msg-id-type.
+#                               KANNEL_DLR_STORAGE=sqlite3 keeps the DLR map in
+#                               DIR/dlr.db instead of memory, so receipts that
+#                               arrive after a restart still match.
 #   kannel_start                start bearerbox in the background, record its
 #                               pid in DIR/bearerbox.pid, wait for the box port
 #   kannel_stop                 SIGTERM, wait (KANNEL_STOP_TIMEOUT_S, default 60:
@@ -39,9 +43,9 @@ kannel_log() {
 # A TCP port nobody listens on now, from the ephemeral-looking range, avoiding
 # the ones in $* (already handed out by this harness).
 kannel_free_port() {
-    local p i used
+    local p used
     used=$(ss -Htan 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }')
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         p=$((20000 + RANDOM % 40000))
         if ! grep -qx "$p" <<<"$used" && [[ " $* " != *" $p "* ]]; then
             echo "$p"
@@ -70,7 +74,7 @@ kannel_config() {
         echo "smsbox-port = $KANNEL_BOX_PORT"
         echo "smsbox-interface = 127.0.0.1"
         echo "box-allow-ip = 127.0.0.1"
-        echo "dlr-storage = internal"
+        echo "dlr-storage = ${KANNEL_DLR_STORAGE:-internal}"
         echo "store-type = file"
         echo "store-location = \"$KANNEL_DIR/kannel.store\""
         echo "log-file = \"$KANNEL_DIR/bearerbox.log\""
@@ -96,7 +100,33 @@ kannel_config() {
         if [ -n "${KANNEL_MSG_ID_TYPE:-}" ]; then
             echo "msg-id-type = $KANNEL_MSG_ID_TYPE"
         fi
+        if [ "${KANNEL_DLR_STORAGE:-internal}" = sqlite3 ]; then
+            echo
+            echo "group = sqlite3-connection"
+            echo "id = dlrdb"
+            echo "database = \"$KANNEL_DIR/dlr.db\""
+            echo "max-connections = 1"
+            echo
+            echo "group = dlr-db"
+            echo "id = dlrdb"
+            echo "table = dlr"
+            echo "field-smsc = smsc"
+            echo "field-timestamp = ts"
+            echo "field-destination = destination"
+            echo "field-source = source"
+            echo "field-service = service"
+            echo "field-url = url"
+            echo "field-mask = mask"
+            echo "field-status = status"
+            echo "field-boxc-id = boxc"
+        fi
     } >"$KANNEL_DIR/kannel.conf"
+    if [ "${KANNEL_DLR_STORAGE:-internal}" = sqlite3 ]; then
+        # Kannel does not create its DLR table.
+        sqlite3 "$KANNEL_DIR/dlr.db" "CREATE TABLE IF NOT EXISTS dlr (smsc TEXT, ts TEXT,
+            destination TEXT, source TEXT, service TEXT, url TEXT, mask INTEGER,
+            status INTEGER, boxc TEXT);" || return 1
+    fi
 }
 
 # 0 when something listens on 127.0.0.1:$1.
@@ -109,7 +139,6 @@ kannel_running() {
 }
 
 kannel_start() {
-    local i
     [ -f "$KANNEL_DIR/kannel.conf" ] || { kannel_log "kannel_config first"; return 1; }
     if kannel_running; then
         kannel_log "already running (pid $KANNEL_PID)"
@@ -118,7 +147,7 @@ kannel_start() {
     "$KANNEL_BIN" -v 4 "$KANNEL_DIR/kannel.conf" >>"$KANNEL_DIR/bearerbox.out" 2>&1 &
     KANNEL_PID=$!
     echo "$KANNEL_PID" >"$KANNEL_DIR/bearerbox.pid"
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         if ! kannel_running; then
             kannel_log "bearerbox exited during start; log tail:"
             tail -n 20 "$KANNEL_DIR/bearerbox.log" "$KANNEL_DIR/bearerbox.out" >&2 2>/dev/null
@@ -146,13 +175,12 @@ kannel_stop_begin() {
 }
 
 kannel_stop() {
-    local i
     [ -n "$KANNEL_PID" ] || return 0
     if kill -0 "$KANNEL_PID" 2>/dev/null; then
         kannel_stop_begin
         # A graceful stop first flushes every queued MT to the SMSC; SIGKILL
         # instead makes the restarted bearerbox resend from its store.
-        for i in $(seq 1 $((${KANNEL_STOP_TIMEOUT_S:-60} * 10))); do
+        for _ in $(seq 1 $((${KANNEL_STOP_TIMEOUT_S:-60} * 10))); do
             kill -0 "$KANNEL_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -179,8 +207,8 @@ kannel_status() {
 
 # Wait (default 20 s) until the admin status shows the SMSC "sim" online.
 kannel_wait_smsc_online() {
-    local limit_s=${1:-20} i
-    for i in $(seq 1 $((limit_s * 5))); do
+    local limit_s=${1:-20}
+    for _ in $(seq 1 $((limit_s * 5))); do
         kannel_running || { kannel_log "bearerbox is not running"; return 1; }
         if kannel_status 2>/dev/null | grep -q "^ *sim\[sim\].*online"; then
             return 0

@@ -14,6 +14,7 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <openssl/rand.h>
 
 #include "smpp/bearer.h"
 #include "smpp/cmpp.h"
@@ -105,7 +106,12 @@ static void on_result(void *arg, const struct bearer_submit_result *r)
 static int on_dlr(void *arg, const struct bearer_dlr *d)
 {
     struct send_ctx *c = arg;
-    bool ours = c->accepted && strcmp(d->msg_id, c->msg_id) == 0;
+    /*
+     * A Kannel DLR names the SMSC's id while the submit result named the MT's
+     * UUID; it carries our token back instead, so match on that when present.
+     */
+    bool ours =
+        d->has_token ? d->token == c->msg.token : c->accepted && strcmp(d->msg_id, c->msg_id) == 0;
     print_json(stdout,
                json_pack("{s:s, s:s, s:s, s:b, s:s, s:i, s:s, s:s, s:b}", "event", "dlr", "msg_id",
                          d->msg_id, "state", bearer_dlr_state_name(d->state), "final", d->final,
@@ -373,7 +379,10 @@ int cmd_send(int argc, char **argv)
     c.msg.want_report = c.wait_dlr_s > 0;
     c.msg.part = 1;
     c.msg.n_parts = 1;
-    c.msg.token = 1;
+    /* A random token: a stale report for an earlier send cannot pass for ours. */
+    if (RAND_bytes((unsigned char *)&c.msg.token, sizeof(c.msg.token)) != 1) {
+        return die("send: no random bytes for the token");
+    }
     c.msg.priority = 3;
     lc.hold_ms = (unsigned)(timeout_s * 1000);
 
