@@ -37,6 +37,8 @@
 #define REASM_MAX_SETS 1024      /* incomplete MO sets held */
 #define REASM_MAX_PARTS 4096     /* MO parts held over all sets */
 #define REASM_TIMEOUT_MS 600000u /* incomplete MO set dropped after 10 min */
+#define MO_PARK_MAX 256          /* reassembled MO held for a caller that refused them */
+#define MO_PARK_RETRY_S 0.5      /* how often they are offered again */
 
 struct bearer {
     struct ev_loop *loop;
@@ -62,6 +64,24 @@ struct bearer {
     bool room_changed; /* capacity freed since the last ready check */
     bool shut;
     struct ota_reasm *reasm;
+    /*
+     * Reassembled MO the caller refused for now. Their earlier parts were
+     * acknowledged when they were held, so only the bearer still has them:
+     * they are offered again, in order, until the caller takes them.
+     */
+    struct parked_mo *park_head, *park_tail;
+    size_t n_parked;
+    ev_timer park_timer;
+};
+
+/* One reassembled MO waiting for the caller; every pointer owned here. */
+struct parked_mo {
+    struct parked_mo *next;
+    struct bearer_link *lk;
+    struct bearer_mo mo;
+    char orig[BEARER_ADDR_MAX + 12];
+    char dest[BEARER_ADDR_MAX + 12];
+    uint8_t *ud;
 };
 
 /* ---- name tables ----------------------------------------------------------- */
@@ -850,6 +870,69 @@ int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d)
     return b->cbs.dlr(b->cbs.arg, d);
 }
 
+static void park_free(struct parked_mo *p)
+{
+    if (p) {
+        free(p->ud);
+        free(p);
+    }
+}
+
+/* Copy a refused, reassembled MO into the park. 0, or -ENOBUFS / -ENOMEM. */
+static int park_mo(struct bearer_link *lk, const struct bearer_mo *m)
+{
+    struct bearer *b = lk->b;
+    if (b->shut || b->n_parked >= MO_PARK_MAX) {
+        return -ENOBUFS;
+    }
+    struct parked_mo *p = calloc(1, sizeof(*p));
+    if (!p || !(p->ud = malloc(m->ud_len ? m->ud_len : 1))) {
+        free(p);
+        return -ENOMEM;
+    }
+    p->lk = lk;
+    p->mo = *m;
+    snprintf(p->orig, sizeof(p->orig), "%s", m->orig ? m->orig : "");
+    snprintf(p->dest, sizeof(p->dest), "%s", m->dest ? m->dest : "");
+    memcpy(p->ud, m->ud, m->ud_len);
+    p->mo.orig = p->orig;
+    p->mo.dest = p->dest;
+    p->mo.ud = p->ud;
+    if (b->park_tail) {
+        b->park_tail->next = p;
+    } else {
+        b->park_head = p;
+    }
+    b->park_tail = p;
+    b->n_parked++;
+    if (!ev_is_active(&b->park_timer)) {
+        ev_timer_set(&b->park_timer, MO_PARK_RETRY_S, MO_PARK_RETRY_S);
+        ev_timer_start(b->loop, &b->park_timer);
+    }
+    return 0;
+}
+
+/* Offer parked MO again, oldest first; stop at the first refusal (order kept). */
+static void park_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct bearer *b = w->data;
+    while (b->park_head) {
+        struct parked_mo *p = b->park_head;
+        p->mo.link = p->lk->conf.name;
+        if (b->cbs.mo && b->cbs.mo(b->cbs.arg, &p->mo) < 0) {
+            return;
+        }
+        b->park_head = p->next;
+        if (!b->park_head) {
+            b->park_tail = NULL;
+        }
+        b->n_parked--;
+        park_free(p);
+    }
+    ev_timer_stop(loop, &b->park_timer);
+}
+
 int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m)
 {
     struct bearer *b = lk->b;
@@ -879,6 +962,18 @@ int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m)
     whole.udhi = msg.udhi;
     whole.link = lk->conf.name;
     int urc = b->cbs.mo ? b->cbs.mo(b->cbs.arg, &whole) : 0;
+    if (urc < 0 && msg.n_parts > 1) {
+        /*
+         * The other parts are acknowledged already: refusing this one would
+         * have the network resend only it, and the message would be lost.
+         * Keep the whole message instead and offer it again.
+         */
+        if (park_mo(lk, &whole) == 0) {
+            urc = 0;
+        } else {
+            lk->st.mos_lost++;
+        }
+    }
     ota_reasm_msg_fini(&msg);
     return urc < 0 ? urc : 0;
 }
@@ -910,6 +1005,8 @@ int bearer_new(struct ev_loop *loop, const struct bearer_cbs *cbs, struct bearer
     ev_prepare_init(&b->pump_w, pump_cb);
     ev_idle_init(&b->kick_w, kick_cb);
     ev_timer_init(&b->hold_timer, hold_cb, 0., 0.);
+    ev_timer_init(&b->park_timer, park_cb, MO_PARK_RETRY_S, MO_PARK_RETRY_S);
+    b->park_timer.data = b;
     *out = b;
     return 0;
 }
@@ -1113,6 +1210,17 @@ void bearer_shutdown(struct bearer *b)
     if (!b || b->shut) {
         return;
     }
+    /* Parked MO get one last offer; what is still refused is counted lost. */
+    park_cb(b->loop, &b->park_timer, 0);
+    while (b->park_head) {
+        struct parked_mo *p = b->park_head;
+        b->park_head = p->next;
+        p->lk->st.mos_lost++;
+        park_free(p);
+    }
+    b->park_tail = NULL;
+    b->n_parked = 0;
+    ev_timer_stop(b->loop, &b->park_timer);
     b->shut = true;
     ev_prepare_stop(b->loop, &b->pump_w);
     ev_idle_stop(b->loop, &b->kick_w);

@@ -191,6 +191,7 @@ struct bearer_link_stats {
     unsigned held;      /* accepted from the caller, waiting to be (re)sent */
     uint64_t submitted, accepted, rejected, throttled, resent, timeouts;
     uint64_t dlrs, dlrs_unmatched, mos, reconnects;
+    uint64_t mos_lost; /* reassembled MO refused with the park full, or left at shutdown */
     uint64_t bad_pdus; /* undecodable or unexpected PDUs from the network (counted, dropped) */
 };
 

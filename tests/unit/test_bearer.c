@@ -716,27 +716,50 @@ static void test_mo_reassembly(void **state)
     assert_int_equal(mo_calls, 0);
     m.ud = p2;
     m.ud_len = sizeof(p2);
-    assert_int_equal(bearer_link_mo(lk, &m), -EIO); /* refused: no ack */
+    /*
+     * Refused once complete: part 1 is acknowledged already, so the bearer
+     * keeps the whole message (acks part 2) and offers it again later.
+     */
+    assert_int_equal(bearer_link_mo(lk, &m), 0);
     assert_int_equal(mo_calls, 1);
     assert_int_equal(mo_len, 3);
+    mo_len = 0;
+    ev_run(f.loop, EVRUN_NOWAIT);
+    assert_int_equal(mo_calls, 1); /* not before the retry interval */
     mo_rc = 0;
+    for (int i = 0; i < 200 && mo_calls < 2; i++) {
+        ev_run(f.loop, EVRUN_ONCE);
+    }
+    assert_int_equal(mo_calls, 2); /* offered again and taken */
+    assert_int_equal(mo_len, 3);
+    /* a refused single SMS is simply not acknowledged: the network resends it */
+    uint8_t one[] = {0x07};
+    m.ud = one;
+    m.ud_len = sizeof(one);
+    m.udhi = false;
+    mo_rc = -EIO;
+    assert_int_equal(bearer_link_mo(lk, &m), -EIO);
+    assert_int_equal(mo_calls, 3);
+    mo_rc = 0;
+    m.udhi = true;
     uint8_t single[] = {0x01, 0x02};
     m.ud = single;
     m.ud_len = sizeof(single);
     m.udhi = false;
     assert_int_equal(bearer_link_mo(lk, &m), 0);
-    assert_int_equal(mo_calls, 2);
+    assert_int_equal(mo_calls, 4);
     /* malformed UDH: counted, acked, not delivered */
     uint8_t bad[] = {0x09, 0x00};
     m.ud = bad;
     m.ud_len = sizeof(bad);
     m.udhi = true;
     assert_int_equal(bearer_link_mo(lk, &m), 0);
-    assert_int_equal(mo_calls, 2);
+    assert_int_equal(mo_calls, 4);
     struct bearer_link_stats st;
     assert_true(bearer_link_stats(b2, 0, NULL, &st));
     assert_int_equal(st.bad_pdus, 1);
-    assert_int_equal(st.mos, 2);
+    assert_int_equal(st.mos, 3);
+    assert_int_equal(st.mos_lost, 0);
     bearer_free(b2);
     fx_stop(&f);
 }
