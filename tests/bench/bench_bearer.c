@@ -1204,12 +1204,13 @@ static void usage(FILE *f)
                "                    [--kbox] [--kannel-sendsms] [--sendsms-conns N]\n"
                "                    [--kannel-restart-after PARTS] [--bearerbox PATH] "
                "[--smsbox PATH]\n"
-               "                    [--ismg-port PORT]\n"
+               "                    [--ismg-port PORT] [--all]\n"
                "Drives the bearer against otagw-sim on loopback; prints one JSON object.\n"
                "Default: the CMPP link to the simulator's ISMG. --kbox: otagw's Kannel box link\n"
                "through a bearerbox started here, bound to the simulator's SMSC. "
                "--kannel-sendsms:\n"
-               "the same MTs through Kannel's smsbox sendsms HTTP interface (the baseline).\n");
+               "the same MTs through Kannel's smsbox sendsms HTTP interface (the baseline).\n"
+               "--all: the CMPP run, then --kbox --kannel-sendsms, in one JSON object.\n");
 }
 
 static void on_settle(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1289,6 +1290,61 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/*
+ * --all: the issue's one-object report. Runs this program twice (the CMPP
+ * path, then the Kannel box link with the sendsms baseline), with the same
+ * workload, and prints the three throughput figures side by side with both
+ * full reports. Returns the worse exit status of the two runs.
+ */
+static int run_all(const char *self, int argc, char **argv)
+{
+    char cmd[2][4096];
+    size_t o[2] = {0, 0};
+    o[0] = (size_t)snprintf(cmd[0], sizeof(cmd[0]), "'%s'", self);
+    o[1] = (size_t)snprintf(cmd[1], sizeof(cmd[1]), "'%s' --kbox --kannel-sendsms", self);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--all")) {
+            continue;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (strchr(argv[i], '\'') || o[k] + strlen(argv[i]) + 4 >= sizeof(cmd[k])) {
+                fprintf(stderr, "bench-bearer: --all: argument '%s' not passed on\n", argv[i]);
+                return 2;
+            }
+            o[k] += (size_t)snprintf(cmd[k] + o[k], sizeof(cmd[k]) - o[k], " '%s'", argv[i]);
+        }
+    }
+    json_t *res[2] = {NULL, NULL};
+    int worst = 0;
+    for (int k = 0; k < 2; k++) {
+        FILE *f = popen(cmd[k], "r");
+        if (!f) {
+            return 2;
+        }
+        res[k] = json_loadf(f, JSON_DISABLE_EOF_CHECK, NULL);
+        int st = pclose(f);
+        int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+        worst = rc > worst ? rc : worst;
+        if (!res[k]) {
+            fprintf(stderr, "bench-bearer: --all: no report from: %s\n", cmd[k]);
+            worst = 2;
+        }
+    }
+    json_t *o_all = json_object();
+    const char *keys[] = {"cmpp_msgs_per_s", "kannel_box_msgs_per_s", "kannel_sendsms_msgs_per_s",
+                          "kannel_box_vs_sendsms_ratio"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(res[i == 0 ? 0 : 1], keys[i]);
+        json_object_set(o_all, keys[i], v ? v : json_null());
+    }
+    json_object_set_new(o_all, "cmpp", res[0] ? res[0] : json_null());
+    json_object_set_new(o_all, "kannel", res[1] ? res[1] : json_null());
+    json_dumpf(o_all, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    putchar('\n');
+    json_decref(o_all);
+    return worst;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -1311,10 +1367,12 @@ int main(int argc, char **argv)
         {"bearerbox", required_argument, NULL, 'B'},
         {"smsbox", required_argument, NULL, 'X'},
         {"ismg-port", required_argument, NULL, 'I'},
+        {"all", no_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     struct run_conf rc = {.n_push = 10000, .n_scp80 = 10000, .concat_every = 10};
     int ismg_port_req = 0;
+    bool run_all_mode = false;
     unsigned window = 0;
     uint8_t version = 0x30;
     const char *faults = NULL;
@@ -1355,6 +1413,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             timeout_s = strtod(optarg, NULL);
+            break;
+        case 'A':
+            run_all_mode = true;
             break;
         case 'I':
             /* a fixed ISMG port, so that a capture filter can name it */
@@ -1417,6 +1478,15 @@ int main(int argc, char **argv)
     if (sendsms && access(smsbox_bin, X_OK) != 0) {
         fprintf(stderr, "bench-bearer: no smsbox at %s\n", smsbox_bin);
         return 2;
+    }
+    if (run_all_mode) {
+        char me[1024];
+        ssize_t n = readlink("/proc/self/exe", me, sizeof(me) - 1);
+        if (n <= 0) {
+            return 2;
+        }
+        me[n] = 0;
+        return run_all(me, argc, argv);
     }
     if (!sim[0]) {
         char self[900];
