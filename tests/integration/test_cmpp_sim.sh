@@ -7,35 +7,13 @@
 # no counter reused. bench-bearer prints the counts; this script judges them.
 set -euo pipefail
 bin=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 check() { # check NAME JSONFILE: every message complete, nothing lost
-  python3 - "$1" "$2" <<'PY'
-import json, sys
-name, path = sys.argv[1], sys.argv[2]
-r = json.load(open(path))
-s = r.get("simulator") or {}
-def need(cond, what):
-    if not cond:
-        print(f"FAIL {name}: {what}\n{json.dumps(r, indent=1)[:3000]}")
-        sys.exit(1)
-n = r["messages"]
-need(r["finished"], "run did not finish")
-need(r["messages_complete"] == n, f"{r['messages_complete']} of {n} messages complete")
-need(r["parts_accepted"] == r["parts_submitted"], "parts not all accepted")
-need(r["parts_final"] == 0 and r["parts_retryable"] == 0, "parts failed")
-need(r["dlrs_matched"] >= r["parts_accepted"], "reports missing")
-need(r["dlrs_unmatched"] == 0, "unmatched reports")
-need(r["pors_verified"] == r["scp80"], f"{r['pors_verified']} of {r['scp80']} PoRs verified")
-need(r["pors_refused"] == 0, "PoRs refused")
-card = s.get("cards", s)
-need(card.get("counter_reused", 0) == 0, "a counter was reused")
-print(f"ok {name}: {n} messages, {r['parts_submitted']} parts, "
-      f"{r['pors_verified']} PoRs, {r['link_downs']} link drops, "
-      f"{r['cmpp_msgs_per_s']:.0f} parts/s")
-PY
+  python3 "$here/checks.py" run "$1" "$2"
 }
 
 [ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"

@@ -17,6 +17,7 @@
 # Prints "SKIP: reason" and exits 0 only when bearerbox is not installed.
 set -euo pipefail
 bin=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BEARERBOX=${KANNEL_BIN:-/usr/sbin/bearerbox}
 SMSBOX=${SMSBOX_BIN:-/usr/sbin/smsbox}
 if [ ! -x "$BEARERBOX" ]; then
@@ -33,36 +34,7 @@ fail() {
 [ -x "$bin/bench-bearer" ] || fail "no $bin/bench-bearer"
 
 check() { # check NAME JSONFILE: every message complete, nothing lost
-    python3 - "$1" "$2" <<'PY'
-import json, sys
-name, path = sys.argv[1], sys.argv[2]
-r = json.load(open(path))
-s = r.get("simulator") or {}
-def need(cond, what):
-    if not cond:
-        print(f"FAIL {name}: {what}\n{json.dumps(r, indent=1)[:3000]}")
-        sys.exit(1)
-n = r["messages"]
-need(r["finished"], "run did not finish")
-need(r["messages_complete"] == n, f"{r['messages_complete']} of {n} messages complete")
-need(r["parts_accepted"] == r["parts_submitted"], "parts not all accepted")
-need(r["parts_final"] == 0 and r["parts_retryable"] == 0, "parts failed")
-need(r["dlrs_matched"] >= r["parts_accepted"], "reports missing")
-need(r["dlrs_unmatched"] == 0, "unmatched reports")
-need(r["pors_verified"] == r["scp80"], f"{r['pors_verified']} of {r['scp80']} PoRs verified")
-need(r["pors_refused"] == 0, "PoRs refused")
-card = s.get("cards", s)
-need(card.get("counter_reused", 0) == 0, "a counter was reused")
-need(card.get("invalid_sms", 0) == 0, "the cards judged messages invalid")
-smsc = s.get("smsc") or {}
-# the SMSC also saw the sendsms baseline's parts, when it ran
-dup = smsc.get("submits", 0) - r["parts_accepted"] - r.get("sendsms_accepted", 0)
-need(dup >= 0, f"the SMSC saw {smsc.get('submits')} submits for {r['parts_accepted']} parts")
-print(f"ok {name}: {n} messages, {r['parts_submitted']} parts, "
-      f"{r['pors_verified']} PoRs, {r['link_downs']} link drops, "
-      f"{r['kannel_box_msgs_per_s']:.0f} parts/s; SMSC submits {smsc.get('submits')} "
-      f"({dup} resent by bearerbox)")
-PY
+    python3 "$here/checks.py" run "$1" "$2" --kannel
 }
 
 "$bin/bench-bearer" --kbox --bearerbox "$BEARERBOX" --push 1000 --scp80 1000 --concat-every 10 \

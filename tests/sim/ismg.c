@@ -12,6 +12,8 @@
  * one connection, within its window) and is freed on DELIVER_RESP or after
  * the third unanswered send; a connection that closes hands its in-flight
  * ones back to the queue, so a link drop loses nothing the SP did not answer.
+ * That queue is the one the SMSC role uses too (outq.h); this file numbers,
+ * encodes and routes the DELIVERs.
  */
 #include "tests/sim/ismg.h"
 
@@ -26,6 +28,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tests/sim/outq.h"
 
 #define ISMG_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -135,32 +139,13 @@ static const char *const conn_ev_names[CONN_EV__COUNT] = {
 
 /* ---- deliveries (reports and MOs) ------------------------------------------- */
 
-enum dlv_st {
-    DLV_ST_LATE = 0,     /* held by dlr_late_ms */
-    DLV_ST_QUEUED = 1,   /* waiting for a connection with window space */
-    DLV_ST_INFLIGHT = 2, /* sent, waiting for DELIVER_RESP */
-};
-
-static const char *const dlv_st_names[] = {
-    [DLV_ST_LATE] = "late",
-    [DLV_ST_QUEUED] = "queued",
-    [DLV_ST_INFLIGHT] = "inflight",
-};
-
 struct ismg_conn;
 struct sim_ismg;
 
+/* A DELIVER to send: a status report or an MO (queued by the shared outq). */
 struct ismg_dlv {
-    struct ismg_dlv *prev, *next; /* in exactly one dlv_list, per state */
-    struct sim_ismg *srv;
-    struct ismg_conn *conn; /* INFLIGHT only */
-    ev_timer timer;         /* LATE: release; INFLIGHT: DELIVER_RESP wait */
-    enum dlv_st st;
-    bool is_report;
-    bool counted; /* first transmission counted */
-    uint8_t tries;
-    uint32_t seq;
-    uint64_t msg_id; /* of this DELIVER */
+    struct sim_outq_item it; /* first: is_report, seq, tries, state */
+    uint64_t msg_id;         /* of this DELIVER */
     char dest_id[CMPP_SRC_ID_LEN + 1];
     char service_id[CMPP_SERVICE_ID_LEN + 1];
     char src_term[CMPP_TERM30_LEN + 1];
@@ -169,53 +154,6 @@ struct ismg_dlv {
     uint8_t len;
     uint8_t content[CMPP_CONTENT_MAX];
 };
-
-struct dlv_list {
-    struct ismg_dlv *head, *tail;
-    size_t n;
-};
-
-static void dlv_list_push_back(struct dlv_list *l, struct ismg_dlv *d)
-{
-    d->next = NULL;
-    d->prev = l->tail;
-    if (l->tail != NULL) {
-        l->tail->next = d;
-    } else {
-        l->head = d;
-    }
-    l->tail = d;
-    l->n++;
-}
-
-static void dlv_list_push_front(struct dlv_list *l, struct ismg_dlv *d)
-{
-    d->prev = NULL;
-    d->next = l->head;
-    if (l->head != NULL) {
-        l->head->prev = d;
-    } else {
-        l->tail = d;
-    }
-    l->head = d;
-    l->n++;
-}
-
-static void dlv_list_remove(struct dlv_list *l, struct ismg_dlv *d)
-{
-    if (d->prev != NULL) {
-        d->prev->next = d->next;
-    } else {
-        l->head = d->next;
-    }
-    if (d->next != NULL) {
-        d->next->prev = d->prev;
-    } else {
-        l->tail = d->prev;
-    }
-    d->prev = d->next = NULL;
-    l->n--;
-}
 
 /* ---- objects ------------------------------------------------------------------ */
 
@@ -235,7 +173,7 @@ struct ismg_conn {
     struct sim_bucket bucket;
     double last_rx;
     unsigned at_unanswered;
-    struct dlv_list inflight;
+    struct sim_outq_link link; /* reports and MOs in flight here */
     size_t rlen;
     uint8_t rbuf[CMPP_PDU_MAX_LEN];
     uint8_t *wbuf;
@@ -254,7 +192,7 @@ struct sim_ismg {
     ev_timer drop_timer;
     struct ismg_conn *conns;
     size_t n_conns;
-    struct dlv_list late, queue;
+    struct sim_outq outq; /* reports and MOs held, queued and in flight */
     uint16_t msgid_seq;
     uint32_t smsc_seq;
     struct sim_rng rng;
@@ -263,7 +201,6 @@ struct sim_ismg {
 
 static void conn_fail(struct ismg_conn *c);
 static void conn_process(struct ismg_conn *c);
-static void ismg_pump(struct sim_ismg *s);
 
 static void conn_set_state(struct ismg_conn *c, enum conn_st st, enum conn_ev ev)
 {
@@ -416,15 +353,7 @@ static void conn_kill(struct ismg_conn *c)
         c->fd = -1;
     }
     /* Unanswered reports and MOs go back to the front of the queue, in order. */
-    while (c->inflight.tail != NULL) {
-        struct ismg_dlv *d = c->inflight.tail;
-        dlv_list_remove(&c->inflight, d);
-        ev_timer_stop(s->loop, &d->timer);
-        d->conn = NULL;
-        d->st = DLV_ST_QUEUED;
-        d->tries = 0;
-        dlv_list_push_front(&s->queue, d);
-    }
+    sim_outq_link_close(&s->outq, &c->link);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -436,7 +365,7 @@ static void conn_kill(struct ismg_conn *c)
     s->n_conns--;
     free(c->wbuf);
     free(c);
-    ismg_pump(s);
+    sim_outq_pump(&s->outq);
 }
 
 static void conn_kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -518,21 +447,17 @@ static void conn_hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- deliveries ------------------------------------------------------------------- */
 
-static void dlv_free(struct ismg_dlv *d)
+static int dlv_encode_send(struct sim_outq_link *link, struct sim_outq_item *it)
 {
-    ev_timer_stop(d->srv->loop, &d->timer);
-    free(d);
-}
-
-static int dlv_encode_send(struct ismg_conn *c, struct ismg_dlv *d)
-{
+    struct ismg_conn *c = ISMG_CONTAINER_OF(link, struct ismg_conn, link);
+    const struct ismg_dlv *d = ISMG_CONTAINER_OF(it, struct ismg_dlv, it);
     struct cmpp_pdu *pdu = calloc(1, sizeof(*pdu));
     if (pdu == NULL) {
         return -ENOMEM;
     }
     pdu->ver = c->ver;
     pdu->cmd_id = CMPP_DELIVER;
-    pdu->seq = d->seq;
+    pdu->seq = d->it.seq;
     struct cmpp_deliver *dv = &pdu->u.deliver;
     dv->msg_id = d->msg_id;
     memcpy(dv->dest_id, d->dest_id, sizeof(dv->dest_id));
@@ -541,7 +466,7 @@ static int dlv_encode_send(struct ismg_conn *c, struct ismg_dlv *d)
     dv->tp_udhi = d->tp_udhi;
     dv->msg_fmt = d->msg_fmt;
     memcpy(dv->src_terminal_id, d->src_term, sizeof(dv->src_terminal_id));
-    if (d->is_report) {
+    if (d->it.is_report) {
         dv->registered_delivery = 1;
         dv->report = d->report;
     } else {
@@ -554,119 +479,37 @@ static int dlv_encode_send(struct ismg_conn *c, struct ismg_dlv *d)
     return rc;
 }
 
-static void dlv_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-
-static void dlv_send(struct ismg_conn *c, struct ismg_dlv *d)
+static uint32_t dlv_next_seq(struct sim_outq_link *link)
 {
-    struct sim_ismg *s = c->srv;
-    d->conn = c;
-    d->st = DLV_ST_INFLIGHT;
-    d->seq = conn_next_seq(c);
-    if (dlv_encode_send(c, d) < 0) {
-        s->ctr[SIM_ISMG_DELIVER_GAVE_UP]++;
-        dlv_free(d);
-        return;
-    }
-    d->tries++;
-    if (!d->counted) {
-        d->counted = true;
-        s->ctr[d->is_report ? SIM_ISMG_DLRS_SENT : SIM_ISMG_MOS_SENT]++;
-    }
-    dlv_list_push_back(&c->inflight, d);
-    ev_timer_set(&d->timer, s->cfg.resp_timeout_ms / 1000.0, 0.);
-    ev_timer_start(s->loop, &d->timer);
-}
-
-static void dlv_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct ismg_dlv *d = ISMG_CONTAINER_OF(w, struct ismg_dlv, timer);
-    struct sim_ismg *s = d->srv;
-    if (d->st == DLV_ST_LATE) {
-        dlv_list_remove(&s->late, d);
-        d->st = DLV_ST_QUEUED;
-        dlv_list_push_back(&s->queue, d);
-        ismg_pump(s);
-        return;
-    }
-    struct ismg_conn *c = d->conn;
-    dlv_list_remove(&c->inflight, d);
-    if (d->tries >= ISMG_DLV_TRIES) {
-        fprintf(stderr, "ismg: conn=%s %s DELIVER seq=%u %s, unanswered %u times, given up\n",
-                c->peer, d->is_report ? "report" : "MO", d->seq, dlv_st_names[d->st], d->tries);
-        s->ctr[SIM_ISMG_DELIVER_GAVE_UP]++;
-        dlv_free(d);
-        ismg_pump(s);
-        return;
-    }
-    /* ref §6: resend the same request (same Sequence_Id) */
-    s->ctr[SIM_ISMG_DELIVER_RETRIES]++;
-    if (dlv_encode_send(c, d) < 0) {
-        s->ctr[SIM_ISMG_DELIVER_GAVE_UP]++;
-        dlv_free(d);
-        return;
-    }
-    d->tries++;
-    dlv_list_push_back(&c->inflight, d);
-    ev_timer_set(&d->timer, s->cfg.resp_timeout_ms / 1000.0, 0.);
-    ev_timer_start(loop, &d->timer);
+    return conn_next_seq(ISMG_CONTAINER_OF(link, struct ismg_conn, link));
 }
 
 /* Least-loaded logged-in connection with window space, or NULL. */
-static struct ismg_conn *ismg_pick(struct sim_ismg *s)
+static struct sim_outq_link *ismg_pick(void *ctx)
 {
+    struct sim_ismg *s = ctx;
     struct ismg_conn *best = NULL;
     for (struct ismg_conn *c = s->conns; c != NULL; c = c->next) {
-        if (c->st != CONN_ST_ACTIVE || c->failed || c->inflight.n >= s->cfg.window) {
+        if (c->st != CONN_ST_ACTIVE || c->failed || c->link.inflight.n >= s->cfg.window) {
             continue;
         }
-        if (best == NULL || c->inflight.n < best->inflight.n) {
+        if (best == NULL || c->link.inflight.n < best->link.inflight.n) {
             best = c;
         }
     }
-    return best;
+    return best != NULL ? &best->link : NULL;
 }
 
-static void ismg_pump(struct sim_ismg *s)
-{
-    while (s->queue.head != NULL) {
-        struct ismg_conn *c = ismg_pick(s);
-        if (c == NULL) {
-            return;
-        }
-        struct ismg_dlv *d = s->queue.head;
-        dlv_list_remove(&s->queue, d);
-        dlv_send(c, d);
-    }
-}
+static const struct sim_outq_ops ismg_outq_ops = {
+    .pick = ismg_pick,
+    .next_seq = dlv_next_seq,
+    .encode_send = dlv_encode_send,
+};
 
 static struct ismg_dlv *dlv_new(struct sim_ismg *s)
 {
-    if (s->late.n + s->queue.n >= s->cfg.max_pending) {
-        s->ctr[SIM_ISMG_PENDING_OVERFLOW]++;
-        return NULL;
-    }
-    struct ismg_dlv *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        s->ctr[SIM_ISMG_PENDING_OVERFLOW]++;
-        return NULL;
-    }
-    d->srv = s;
-    ev_init(&d->timer, dlv_timer_cb);
-    return d;
-}
-
-static void dlv_enqueue(struct sim_ismg *s, struct ismg_dlv *d, uint32_t delay_ms)
-{
-    if (delay_ms > 0) {
-        d->st = DLV_ST_LATE;
-        dlv_list_push_back(&s->late, d);
-        ev_timer_set(&d->timer, delay_ms / 1000.0, 0.);
-        ev_timer_start(s->loop, &d->timer);
-        return;
-    }
-    d->st = DLV_ST_QUEUED;
-    dlv_list_push_back(&s->queue, d);
-    ismg_pump(s);
+    struct sim_outq_item *it = sim_outq_alloc(&s->outq, sizeof(struct ismg_dlv));
+    return it != NULL ? ISMG_CONTAINER_OF(it, struct ismg_dlv, it) : NULL;
 }
 
 /* ---- PDU handlers ------------------------------------------------------------------ */
@@ -808,7 +651,7 @@ static void handle_connect(struct ismg_conn *c, const uint8_t *p, size_t len, ui
     sim_bucket_init(&c->bucket, s->cfg.rate_per_s, ev_now(s->loop));
     conn_arm(c, s->cfg.heartbeat_s);
     free(pdu);
-    ismg_pump(s); /* held reports and MOs go out on the new link */
+    sim_outq_pump(&s->outq); /* held reports and MOs go out on the new link */
     return;
 
 refuse:
@@ -874,7 +717,7 @@ static void submit_one(struct ismg_conn *c, const struct cmpp_submit *sb, const 
         } else {
             struct ismg_dlv *d = dlv_new(s);
             if (d != NULL) {
-                d->is_report = true;
+                d->it.is_report = true;
                 d->msg_id = ismg_next_msgid(s);
                 ismg_copy_text(d->dest_id, sizeof(d->dest_id), sb->src_id);
                 ismg_copy_text(d->service_id, sizeof(d->service_id), sb->service_id);
@@ -889,7 +732,7 @@ static void submit_one(struct ismg_conn *c, const struct cmpp_submit *sb, const 
                 if (stat != CMPP_STAT_DELIVRD) {
                     s->ctr[SIM_ISMG_DLRS_UNDELIV]++;
                 }
-                dlv_enqueue(s, d, fate->dlr_delay_ms);
+                sim_outq_enqueue(&s->outq, &d->it, fate->dlr_delay_ms);
             }
         }
     }
@@ -907,7 +750,7 @@ static void submit_one(struct ismg_conn *c, const struct cmpp_submit *sb, const 
         if (d == NULL) {
             return;
         }
-        d->is_report = false;
+        d->it.is_report = false;
         d->msg_id = ismg_next_msgid(s);
         ismg_copy_text(d->dest_id, sizeof(d->dest_id), sb->src_id);
         ismg_copy_text(d->service_id, sizeof(d->service_id), sb->service_id);
@@ -917,7 +760,7 @@ static void submit_one(struct ismg_conn *c, const struct cmpp_submit *sb, const 
         d->msg_fmt = CMPP_FMT_BINARY;
         d->len = mo.len <= CMPP_CONTENT_MAX ? mo.len : CMPP_CONTENT_MAX;
         memcpy(d->content, mo.ud, d->len);
-        dlv_enqueue(s, d, 0);
+        sim_outq_enqueue(&s->outq, &d->it, 0);
     }
 }
 
@@ -998,14 +841,10 @@ static void handle_deliver_resp(struct ismg_conn *c, const uint8_t *p, size_t le
         return;
     }
     free(pdu);
-    for (struct ismg_dlv *d = c->inflight.head; d != NULL; d = d->next) {
-        if (d->seq == seq) {
-            dlv_list_remove(&c->inflight, d);
-            s->ctr[SIM_ISMG_DELIVER_RESPS]++;
-            dlv_free(d);
-            ismg_pump(s);
-            return;
-        }
+    struct sim_outq_item *it = sim_outq_take(&s->outq, &c->link, seq);
+    if (it != NULL) {
+        sim_outq_done(&s->outq, it);
+        return;
     }
     /* a late answer to a DELIVER already resent and answered, or never sent */
     s->ctr[SIM_ISMG_INVALID_PDUS]++;
@@ -1153,6 +992,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         char ip[INET_ADDRSTRLEN] = "?";
         (void)inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
         (void)snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, (unsigned)ntohs(sa.sin_port));
+        sim_outq_link_init(&c->link, c->peer);
         ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
         ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
         ev_timer_init(&c->hb_timer, conn_hb_cb, ISMG_LOGIN_TIMEOUT_S, 0.);
@@ -1221,6 +1061,24 @@ int sim_ismg_new(struct ev_loop *loop, const struct sim_ismg_cfg *cfg, struct si
     s->cfg.secret = s->secret;
     s->cfg.host = NULL;
     sim_rng_seed(&s->rng, cfg->seed ^ 0x49534D47ull); /* "ISMG": own stream per role */
+    const struct sim_outq_cfg qcfg = {
+        .role = "ismg",
+        .pdu_name = "DELIVER",
+        .report_name = "report",
+        .tries = ISMG_DLV_TRIES,
+        .resp_timeout_ms = cfg->resp_timeout_ms,
+        .max_pending = cfg->max_pending,
+        .ctrs =
+            {
+                .dlrs_sent = SIM_ISMG_DLRS_SENT,
+                .mos_sent = SIM_ISMG_MOS_SENT,
+                .resps = SIM_ISMG_DELIVER_RESPS,
+                .retries = SIM_ISMG_DELIVER_RETRIES,
+                .gave_up = SIM_ISMG_DELIVER_GAVE_UP,
+                .overflow = SIM_ISMG_PENDING_OVERFLOW,
+            },
+    };
+    sim_outq_init(&s->outq, loop, &qcfg, &ismg_outq_ops, s, s->ctr);
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
@@ -1269,14 +1127,7 @@ void sim_ismg_free(struct sim_ismg *s)
     while (s->conns != NULL) {
         conn_kill(s->conns);
     }
-    struct dlv_list *lists[] = {&s->late, &s->queue};
-    for (size_t i = 0; i < OTA_ARRAY_SIZE(lists); i++) {
-        while (lists[i]->head != NULL) {
-            struct ismg_dlv *d = lists[i]->head;
-            dlv_list_remove(lists[i], d);
-            dlv_free(d);
-        }
-    }
+    sim_outq_clear(&s->outq);
     if (s->lfd >= 0) {
         close(s->lfd);
     }
@@ -1295,9 +1146,9 @@ size_t sim_ismg_n_conns(const struct sim_ismg *s)
 
 size_t sim_ismg_n_pending(const struct sim_ismg *s)
 {
-    size_t n = s->late.n + s->queue.n;
+    size_t n = sim_outq_n_held(&s->outq);
     for (const struct ismg_conn *c = s->conns; c != NULL; c = c->next) {
-        n += c->inflight.n;
+        n += c->link.inflight.n;
     }
     return n;
 }

@@ -10,7 +10,8 @@
  * is unpacked and packed by libsmpp34.
  *
  * A connection is OPEN -> BOUND -> CLOSING -> CLOSED (conn_st table). A
- * receipt or MO is LATE -> QUEUED -> INFLIGHT, as in the ISMG role.
+ * receipt or MO is LATE -> QUEUED -> INFLIGHT, as in the ISMG role (the
+ * shared queue in outq.h).
  */
 #include "tests/sim/smsc.h"
 
@@ -30,6 +31,8 @@
 #include <smpp34.h>
 #include <smpp34_structs.h>
 #include <smpp34_params.h>
+
+#include "tests/sim/outq.h"
 
 #define SMSC_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
@@ -128,32 +131,12 @@ static const char *const conn_ev_names[CONN_EV__COUNT] = {
     [CONN_EV_CLOSED] = "closed",
 };
 
-enum dlv_st {
-    DLV_ST_LATE = 0,
-    DLV_ST_QUEUED = 1,
-    DLV_ST_INFLIGHT = 2,
-};
-
-static const char *const dlv_st_names[] = {
-    [DLV_ST_LATE] = "late",
-    [DLV_ST_QUEUED] = "queued",
-    [DLV_ST_INFLIGHT] = "inflight",
-};
-
 struct smsc_conn;
 struct sim_smsc;
 
-/* A deliver_sm to send: a receipt or an MO. */
+/* A deliver_sm to send: a receipt or an MO (queued by the shared outq). */
 struct smsc_dlv {
-    struct smsc_dlv *prev, *next;
-    struct sim_smsc *srv;
-    struct smsc_conn *conn;
-    ev_timer timer;
-    enum dlv_st st;
-    bool is_receipt;
-    bool counted;
-    uint8_t tries;
-    uint32_t seq;
+    struct sim_outq_item it; /* first: is_report (a receipt), seq, tries, state */
     char source_addr[ADDRESS_LENGTH];
     char destination_addr[ADDRESS_LENGTH];
     uint8_t esm_class, protocol_id, data_coding;
@@ -162,53 +145,6 @@ struct smsc_dlv {
     uint8_t sm_len;
     uint8_t sm[SMSC_SM_MAX];
 };
-
-struct dlv_list {
-    struct smsc_dlv *head, *tail;
-    size_t n;
-};
-
-static void dlv_list_push_back(struct dlv_list *l, struct smsc_dlv *d)
-{
-    d->next = NULL;
-    d->prev = l->tail;
-    if (l->tail != NULL) {
-        l->tail->next = d;
-    } else {
-        l->head = d;
-    }
-    l->tail = d;
-    l->n++;
-}
-
-static void dlv_list_push_front(struct dlv_list *l, struct smsc_dlv *d)
-{
-    d->prev = NULL;
-    d->next = l->head;
-    if (l->head != NULL) {
-        l->head->prev = d;
-    } else {
-        l->tail = d;
-    }
-    l->head = d;
-    l->n++;
-}
-
-static void dlv_list_remove(struct dlv_list *l, struct smsc_dlv *d)
-{
-    if (d->prev != NULL) {
-        d->prev->next = d->next;
-    } else {
-        l->head = d->next;
-    }
-    if (d->next != NULL) {
-        d->next->prev = d->prev;
-    } else {
-        l->tail = d->prev;
-    }
-    d->prev = d->next = NULL;
-    l->n--;
-}
 
 struct smsc_conn {
     struct smsc_conn *prev, *next;
@@ -226,7 +162,7 @@ struct smsc_conn {
     struct sim_bucket bucket;
     double last_rx;
     unsigned el_unanswered;
-    struct dlv_list inflight;
+    struct sim_outq_link link; /* receipts and MOs in flight here */
     size_t rlen;
     uint8_t rbuf[SMSC_PDU_MAX];
     uint8_t *wbuf;
@@ -245,7 +181,7 @@ struct sim_smsc {
     ev_timer drop_timer;
     struct smsc_conn *conns;
     size_t n_conns;
-    struct dlv_list late, queue;
+    struct sim_outq outq; /* receipts and MOs held, queued and in flight */
     uint64_t next_msgid;
     struct sim_rng rng;
     uint64_t ctr[SIM_SMSC_CTR__COUNT];
@@ -253,7 +189,6 @@ struct sim_smsc {
 
 static void conn_fail(struct smsc_conn *c);
 static void conn_process(struct smsc_conn *c);
-static void smsc_pump(struct sim_smsc *s);
 
 static void conn_set_state(struct smsc_conn *c, enum conn_st st, enum conn_ev ev)
 {
@@ -402,15 +337,7 @@ static void conn_kill(struct smsc_conn *c)
         close(c->fd);
         c->fd = -1;
     }
-    while (c->inflight.tail != NULL) {
-        struct smsc_dlv *d = c->inflight.tail;
-        dlv_list_remove(&c->inflight, d);
-        ev_timer_stop(s->loop, &d->timer);
-        d->conn = NULL;
-        d->st = DLV_ST_QUEUED;
-        d->tries = 0;
-        dlv_list_push_front(&s->queue, d);
-    }
+    sim_outq_link_close(&s->outq, &c->link);
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -422,7 +349,7 @@ static void conn_kill(struct smsc_conn *c)
     s->n_conns--;
     free(c->wbuf);
     free(c);
-    smsc_pump(s);
+    sim_outq_pump(&s->outq);
 }
 
 static void conn_kill_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -499,14 +426,10 @@ static void conn_hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- deliveries ----------------------------------------------------------------------- */
 
-static void dlv_free(struct smsc_dlv *d)
+static int dlv_encode_send(struct sim_outq_link *link, struct sim_outq_item *it)
 {
-    ev_timer_stop(d->srv->loop, &d->timer);
-    free(d);
-}
-
-static int dlv_encode_send(struct smsc_conn *c, struct smsc_dlv *d)
-{
+    struct smsc_conn *c = SMSC_CONTAINER_OF(link, struct smsc_conn, link);
+    const struct smsc_dlv *d = SMSC_CONTAINER_OF(it, struct smsc_dlv, it);
     deliver_sm_t *pdu = calloc(1, sizeof(*pdu));
     tlv_t *tlv_id = calloc(1, sizeof(*tlv_id));
     tlv_t *tlv_st = calloc(1, sizeof(*tlv_st));
@@ -516,7 +439,7 @@ static int dlv_encode_send(struct smsc_conn *c, struct smsc_dlv *d)
     }
     pdu->command_id = DELIVER_SM;
     pdu->command_status = ESME_ROK;
-    pdu->sequence_number = d->seq;
+    pdu->sequence_number = d->it.seq;
     pdu->source_addr_ton = TON_International;
     pdu->source_addr_npi = NPI_ISDN_E163_E164;
     smsc_copy_text((char *)pdu->source_addr, sizeof(pdu->source_addr), d->source_addr);
@@ -529,7 +452,7 @@ static int dlv_encode_send(struct smsc_conn *c, struct smsc_dlv *d)
     pdu->data_coding = d->data_coding;
     pdu->sm_length = d->sm_len;
     memcpy(pdu->short_message, d->sm, d->sm_len);
-    if (d->is_receipt) {
+    if (d->it.is_report) {
         tlv_id->tag = TLVID_receipted_message_id;
         tlv_id->length = (uint16_t)(strlen(d->receipted_id) + 1);
         memcpy(tlv_id->value.octet, d->receipted_id, tlv_id->length);
@@ -547,117 +470,37 @@ out:
     return rc;
 }
 
-static void dlv_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-
-static void dlv_send(struct smsc_conn *c, struct smsc_dlv *d)
+static uint32_t dlv_next_seq(struct sim_outq_link *link)
 {
-    struct sim_smsc *s = c->srv;
-    d->conn = c;
-    d->st = DLV_ST_INFLIGHT;
-    d->seq = conn_next_seq(c);
-    if (dlv_encode_send(c, d) < 0) {
-        s->ctr[SIM_SMSC_DELIVER_GAVE_UP]++;
-        dlv_free(d);
-        return;
-    }
-    d->tries++;
-    if (!d->counted) {
-        d->counted = true;
-        s->ctr[d->is_receipt ? SIM_SMSC_DLRS_SENT : SIM_SMSC_MOS_SENT]++;
-    }
-    dlv_list_push_back(&c->inflight, d);
-    ev_timer_set(&d->timer, s->cfg.resp_timeout_ms / 1000.0, 0.);
-    ev_timer_start(s->loop, &d->timer);
+    return conn_next_seq(SMSC_CONTAINER_OF(link, struct smsc_conn, link));
 }
 
-static void dlv_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static struct sim_outq_link *smsc_pick(void *ctx)
 {
-    struct smsc_dlv *d = SMSC_CONTAINER_OF(w, struct smsc_dlv, timer);
-    struct sim_smsc *s = d->srv;
-    if (d->st == DLV_ST_LATE) {
-        dlv_list_remove(&s->late, d);
-        d->st = DLV_ST_QUEUED;
-        dlv_list_push_back(&s->queue, d);
-        smsc_pump(s);
-        return;
-    }
-    struct smsc_conn *c = d->conn;
-    dlv_list_remove(&c->inflight, d);
-    if (d->tries >= SMSC_DLV_TRIES) {
-        fprintf(stderr, "smsc: conn=%s %s deliver_sm seq=%u %s, unanswered %u times, given up\n",
-                c->peer, d->is_receipt ? "receipt" : "MO", d->seq, dlv_st_names[d->st], d->tries);
-        s->ctr[SIM_SMSC_DELIVER_GAVE_UP]++;
-        dlv_free(d);
-        smsc_pump(s);
-        return;
-    }
-    s->ctr[SIM_SMSC_DELIVER_RETRIES]++;
-    if (dlv_encode_send(c, d) < 0) {
-        s->ctr[SIM_SMSC_DELIVER_GAVE_UP]++;
-        dlv_free(d);
-        return;
-    }
-    d->tries++;
-    dlv_list_push_back(&c->inflight, d);
-    ev_timer_set(&d->timer, s->cfg.resp_timeout_ms / 1000.0, 0.);
-    ev_timer_start(loop, &d->timer);
-}
-
-static struct smsc_conn *smsc_pick(struct sim_smsc *s)
-{
+    struct sim_smsc *s = ctx;
     struct smsc_conn *best = NULL;
     for (struct smsc_conn *c = s->conns; c != NULL; c = c->next) {
-        if (c->st != CONN_ST_BOUND || c->failed || !c->can_rx || c->inflight.n >= s->cfg.window) {
+        if (c->st != CONN_ST_BOUND || c->failed || !c->can_rx ||
+            c->link.inflight.n >= s->cfg.window) {
             continue;
         }
-        if (best == NULL || c->inflight.n < best->inflight.n) {
+        if (best == NULL || c->link.inflight.n < best->link.inflight.n) {
             best = c;
         }
     }
-    return best;
+    return best != NULL ? &best->link : NULL;
 }
 
-static void smsc_pump(struct sim_smsc *s)
-{
-    while (s->queue.head != NULL) {
-        struct smsc_conn *c = smsc_pick(s);
-        if (c == NULL) {
-            return;
-        }
-        struct smsc_dlv *d = s->queue.head;
-        dlv_list_remove(&s->queue, d);
-        dlv_send(c, d);
-    }
-}
+static const struct sim_outq_ops smsc_outq_ops = {
+    .pick = smsc_pick,
+    .next_seq = dlv_next_seq,
+    .encode_send = dlv_encode_send,
+};
 
 static struct smsc_dlv *dlv_new(struct sim_smsc *s)
 {
-    if (s->late.n + s->queue.n >= s->cfg.max_pending) {
-        s->ctr[SIM_SMSC_PENDING_OVERFLOW]++;
-        return NULL;
-    }
-    struct smsc_dlv *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        s->ctr[SIM_SMSC_PENDING_OVERFLOW]++;
-        return NULL;
-    }
-    d->srv = s;
-    ev_init(&d->timer, dlv_timer_cb);
-    return d;
-}
-
-static void dlv_enqueue(struct sim_smsc *s, struct smsc_dlv *d, uint32_t delay_ms)
-{
-    if (delay_ms > 0) {
-        d->st = DLV_ST_LATE;
-        dlv_list_push_back(&s->late, d);
-        ev_timer_set(&d->timer, delay_ms / 1000.0, 0.);
-        ev_timer_start(s->loop, &d->timer);
-        return;
-    }
-    d->st = DLV_ST_QUEUED;
-    dlv_list_push_back(&s->queue, d);
-    smsc_pump(s);
+    struct sim_outq_item *it = sim_outq_alloc(&s->outq, sizeof(struct smsc_dlv));
+    return it != NULL ? SMSC_CONTAINER_OF(it, struct smsc_dlv, it) : NULL;
 }
 
 /* ---- PDU handlers ---------------------------------------------------------------------- */
@@ -724,7 +567,7 @@ static void handle_bind(struct smsc_conn *c, uint32_t cmd_id, const uint8_t *p, 
     conn_set_state(c, CONN_ST_BOUND, CONN_EV_BIND_OK);
     sim_bucket_init(&c->bucket, s->cfg.rate_per_s, ev_now(s->loop));
     conn_arm(c, s->cfg.heartbeat_s);
-    smsc_pump(s);
+    sim_outq_pump(&s->outq);
 }
 
 static void send_submit_resp(struct smsc_conn *c, uint32_t seq, uint32_t status, const char *id)
@@ -806,7 +649,7 @@ static void submit_deliver(struct smsc_conn *c, const submit_sm_t *sm, const cha
         if (d != NULL) {
             char done_date[11];
             receipt_time(done_date);
-            d->is_receipt = true;
+            d->it.is_report = true;
             smsc_copy_text(d->source_addr, sizeof(d->source_addr), msisdn);
             smsc_copy_text(d->destination_addr, sizeof(d->destination_addr),
                            (const char *)sm->source_addr);
@@ -823,7 +666,7 @@ static void submit_deliver(struct smsc_conn *c, const submit_sm_t *sm, const cha
             if (!delivered) {
                 s->ctr[SIM_SMSC_DLRS_UNDELIV]++;
             }
-            dlv_enqueue(s, d, fate->dlr_delay_ms);
+            sim_outq_enqueue(&s->outq, &d->it, fate->dlr_delay_ms);
         }
     }
 
@@ -842,7 +685,7 @@ static void submit_deliver(struct smsc_conn *c, const submit_sm_t *sm, const cha
     if (d == NULL) {
         return;
     }
-    d->is_receipt = false;
+    d->it.is_report = false;
     smsc_copy_text(d->source_addr, sizeof(d->source_addr), msisdn);
     smsc_copy_text(d->destination_addr, sizeof(d->destination_addr), (const char *)sm->source_addr);
     d->esm_class = mo.udhi ? SMPP34_UDHI_IND : 0;
@@ -850,7 +693,7 @@ static void submit_deliver(struct smsc_conn *c, const submit_sm_t *sm, const cha
     d->data_coding = mo.dcs != 0 ? mo.dcs : SMSC_DCS_CLASS2_8BIT;
     d->sm_len = mo.len < SMSC_SM_MAX ? mo.len : SMSC_SM_MAX;
     memcpy(d->sm, mo.ud, d->sm_len);
-    dlv_enqueue(s, d, 0);
+    sim_outq_enqueue(&s->outq, &d->it, 0);
 }
 
 static void handle_submit(struct smsc_conn *c, const uint8_t *p, size_t len, uint32_t seq)
@@ -906,18 +749,14 @@ out:
 static void handle_deliver_resp(struct smsc_conn *c, uint32_t status, uint32_t seq)
 {
     struct sim_smsc *s = c->srv;
-    for (struct smsc_dlv *d = c->inflight.head; d != NULL; d = d->next) {
-        if (d->seq == seq) {
-            dlv_list_remove(&c->inflight, d);
-            s->ctr[SIM_SMSC_DELIVER_RESPS]++;
-            if (status != ESME_ROK) {
-                fprintf(stderr, "smsc: conn=%s deliver_sm seq=%u answered 0x%08x\n", c->peer, seq,
-                        status);
-            }
-            dlv_free(d);
-            smsc_pump(s);
-            return;
+    struct sim_outq_item *it = sim_outq_take(&s->outq, &c->link, seq);
+    if (it != NULL) {
+        if (status != ESME_ROK) {
+            fprintf(stderr, "smsc: conn=%s deliver_sm seq=%u answered 0x%08x\n", c->peer, seq,
+                    status);
         }
+        sim_outq_done(&s->outq, it);
+        return;
     }
     s->ctr[SIM_SMSC_INVALID_PDUS]++;
 }
@@ -1077,6 +916,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         char ip[INET_ADDRSTRLEN] = "?";
         (void)inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
         (void)snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, (unsigned)ntohs(sa.sin_port));
+        sim_outq_link_init(&c->link, c->peer);
         ev_io_init(&c->rio, conn_read_cb, fd, EV_READ);
         ev_io_init(&c->wio, conn_write_cb, fd, EV_WRITE);
         ev_timer_init(&c->hb_timer, conn_hb_cb, SMSC_LOGIN_TIMEOUT_S, 0.);
@@ -1140,6 +980,24 @@ int sim_smsc_new(struct ev_loop *loop, const struct sim_smsc_cfg *cfg, struct si
     s->cfg.password = s->password;
     s->cfg.host = NULL;
     sim_rng_seed(&s->rng, cfg->seed ^ 0x534D5343ull); /* "SMSC": own stream per role */
+    const struct sim_outq_cfg qcfg = {
+        .role = "smsc",
+        .pdu_name = "deliver_sm",
+        .report_name = "receipt",
+        .tries = SMSC_DLV_TRIES,
+        .resp_timeout_ms = cfg->resp_timeout_ms,
+        .max_pending = cfg->max_pending,
+        .ctrs =
+            {
+                .dlrs_sent = SIM_SMSC_DLRS_SENT,
+                .mos_sent = SIM_SMSC_MOS_SENT,
+                .resps = SIM_SMSC_DELIVER_RESPS,
+                .retries = SIM_SMSC_DELIVER_RETRIES,
+                .gave_up = SIM_SMSC_DELIVER_GAVE_UP,
+                .overflow = SIM_SMSC_PENDING_OVERFLOW,
+            },
+    };
+    sim_outq_init(&s->outq, loop, &qcfg, &smsc_outq_ops, s, s->ctr);
 
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof(sa));
@@ -1188,14 +1046,7 @@ void sim_smsc_free(struct sim_smsc *s)
     while (s->conns != NULL) {
         conn_kill(s->conns);
     }
-    struct dlv_list *lists[] = {&s->late, &s->queue};
-    for (size_t i = 0; i < OTA_ARRAY_SIZE(lists); i++) {
-        while (lists[i]->head != NULL) {
-            struct smsc_dlv *d = lists[i]->head;
-            dlv_list_remove(lists[i], d);
-            dlv_free(d);
-        }
-    }
+    sim_outq_clear(&s->outq);
     if (s->lfd >= 0) {
         close(s->lfd);
     }
@@ -1214,9 +1065,9 @@ size_t sim_smsc_n_conns(const struct sim_smsc *s)
 
 size_t sim_smsc_n_pending(const struct sim_smsc *s)
 {
-    size_t n = s->late.n + s->queue.n;
+    size_t n = sim_outq_n_held(&s->outq);
     for (const struct smsc_conn *c = s->conns; c != NULL; c = c->next) {
-        n += c->inflight.n;
+        n += c->link.inflight.n;
     }
     return n;
 }
