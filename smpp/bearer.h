@@ -177,6 +177,13 @@ struct bearer_link_conf {
         struct {
             char boxc_id[64]; /* identify id; DLRs come back to it */
             char smsc_id[64]; /* route to this bearerbox SMSC ("" = routing decides) */
+            /*
+             * Sender of MTs whose part names none. A card answers its PoR to
+             * the command's originating address, so an empty sender leaves
+             * the PoR nowhere to go (bearerbox refuses an MO without a
+             * destination); default "" keeps the SMSC link's own default.
+             */
+            char sender[BEARER_ADDR_MAX + 1];
         } kbox;
     } u;
 };

@@ -955,8 +955,11 @@ static int kl_send(struct bearer_link *lk, const struct bearer_part *p, uint32_t
         mt.udh = KBOX_STR_NULL;
         mt.data = (struct kbox_str){msg->ud, msg->ud_len};
     }
-    /* An empty sender (not NULL) lets the SMSC link's defaults apply. */
-    mt.sender = kl_cstr(msg->src);
+    /*
+     * The part's source, else the link's configured sender; empty (not
+     * NULL) lets the SMSC link's defaults apply.
+     */
+    mt.sender = kl_cstr(msg->src[0] ? msg->src : kl->lk->conf.u.kbox.sender);
     mt.receiver = kl_cstr(msg->dest);
     mt.mclass = kl_mclass(msg->dcs);
     mt.pid = msg->pid;

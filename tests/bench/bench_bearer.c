@@ -1561,7 +1561,6 @@ int main(int argc, char **argv)
         }
         d.kn = &kn;
         d.restart_after = kbox ? restart_after : 0;
-        d.src = "10658";
     }
 
     struct bearer_cbs cbs = {.submit_result = on_result,
@@ -1579,6 +1578,8 @@ int main(int argc, char **argv)
         lc.port = (uint16_t)kn.box_port;
         snprintf(lc.u.kbox.boxc_id, sizeof(lc.u.kbox.boxc_id), "%s", kn.boxc_id);
         snprintf(lc.u.kbox.smsc_id, sizeof(lc.u.kbox.smsc_id), "sim");
+        /* the card answers its PoR to this address; the link supplies it */
+        snprintf(lc.u.kbox.sender, sizeof(lc.u.kbox.sender), "10658");
     } else {
         bearer_link_conf_defaults(&lc, BEARER_KIND_CMPP);
         snprintf(lc.name, sizeof(lc.name), "ismg-sim");
