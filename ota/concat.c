@@ -181,11 +181,22 @@ struct rset {
     uint8_t *ud[OTA_CONCAT_MAX_PARTS]; /* owned copies of each part's UD, by seq - 1 */
 };
 
+/*
+ * Completed sets are remembered for the timeout (at most REASM_DONE_MAX,
+ * oldest dropped first): the network delivers at least once, and a part that
+ * comes again after its set completed must be recognised as a duplicate, not
+ * open a new set that would later expire as "missing parts". A part with the
+ * same reference but other bytes is a new message reusing the reference.
+ */
+#define REASM_DONE_MAX 16
+
 struct ota_reasm {
     struct ota_reasm_limits lim;
     size_t n_sets;
     size_t n_parts;
-    struct rset **sets; /* lim.max_sets slots, first n_sets used, oldest first */
+    struct rset **sets;                /* lim.max_sets slots, first n_sets used, oldest first */
+    struct rset *done[REASM_DONE_MAX]; /* completed sets, oldest first; first_ms = done time */
+    size_t n_done;
 };
 
 static const char *const reasm_status_names[] = {
@@ -255,10 +266,38 @@ static void drop_set(struct ota_reasm *r, size_t i)
     r->sets[r->n_sets] = NULL;
 }
 
+static void drop_done(struct ota_reasm *r, size_t i)
+{
+    rset_free(r->done[i]);
+    memmove(&r->done[i], &r->done[i + 1], (r->n_done - i - 1) * sizeof(*r->done));
+    r->n_done--;
+    r->done[r->n_done] = NULL;
+}
+
+/* Remember a completed set (it owns copies of every part). Cannot fail. */
+static void remember_done(struct ota_reasm *r, struct rset *s, uint64_t now_ms)
+{
+    for (size_t i = 0; i < r->n_done; i++) {
+        if (r->done[i]->ref16 == s->ref16 && r->done[i]->ref == s->ref &&
+            !strcmp(r->done[i]->orig, s->orig)) {
+            drop_done(r, i);
+            break;
+        }
+    }
+    if (r->n_done == REASM_DONE_MAX) {
+        drop_done(r, 0);
+    }
+    s->first_ms = now_ms;
+    r->done[r->n_done++] = s;
+}
+
 void ota_reasm_free(struct ota_reasm *r)
 {
     if (!r) {
         return;
+    }
+    for (size_t i = 0; i < r->n_done; i++) {
+        rset_free(r->done[i]);
     }
     for (size_t i = 0; i < r->n_sets; i++) {
         rset_free(r->sets[i]);
@@ -439,6 +478,23 @@ int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size
         }
     }
 
+    if (!s) {
+        for (size_t di = 0; di < r->n_done; di++) {
+            struct rset *d = r->done[di];
+            if (d->ref16 != in.concat16 || d->ref != in.ref || strcmp(d->orig, orig)) {
+                continue;
+            }
+            if (d->total == in.total && d->ud[in.seq - 1] && d->len[in.seq - 1] == len &&
+                now_ms >= d->first_ms && now_ms - d->first_ms < r->lim.timeout_ms &&
+                !memcmp(d->ud[in.seq - 1], ud, len)) {
+                *st = OTA_REASM_DUPLICATE; /* a late copy of a part already delivered */
+                return 0;
+            }
+            drop_done(r, di); /* the reference is reused by a new message */
+            break;
+        }
+    }
+
     if (s) {
         if (s->total != in.total) {
             return ota_fail(err, -EBADMSG, OTA_ERR_STATE,
@@ -473,7 +529,21 @@ int ota_reasm_add(struct ota_reasm *r, const char *orig, const uint8_t *ud, size
             return rc;
         }
         if (s) {
-            drop_set(r, si);
+            /* keep it (with the completing part) to recognise late copies */
+            uint8_t *copy = malloc(len ? len : 1);
+            r->sets[si] = NULL;
+            memmove(&r->sets[si], &r->sets[si + 1], (r->n_sets - si - 1) * sizeof(*r->sets));
+            r->n_sets--;
+            r->sets[r->n_sets] = NULL;
+            r->n_parts -= s->n_have;
+            if (copy) {
+                memcpy(copy, ud, len);
+                s->ud[in.seq - 1] = copy;
+                s->len[in.seq - 1] = (uint8_t)len;
+                remember_done(r, s, now_ms);
+            } else {
+                rset_free(s); /* no memory to remember it: duplicates then open a new set */
+            }
         }
         *st = OTA_REASM_COMPLETE;
         return 0;
@@ -523,6 +593,10 @@ size_t ota_reasm_expire(struct ota_reasm *r, uint64_t now_ms,
 
     if (!r) {
         return 0;
+    }
+    while (r->n_done &&
+           (now_ms < r->done[0]->first_ms || now_ms - r->done[0]->first_ms >= r->lim.timeout_ms)) {
+        drop_done(r, 0); /* forgotten silently: nothing was missing */
     }
     while (i < r->n_sets) {
         struct rset *s = r->sets[i];

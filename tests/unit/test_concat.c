@@ -479,6 +479,54 @@ static void test_reasm_limits(void **state)
     assert_string_equal(ota_reasm_status_name((enum ota_reasm_status)9), "unknown");
 }
 
+/*
+ * The network delivers at least once: a part that comes again after its set
+ * completed is a duplicate, not the start of a set that would expire as
+ * "missing"; the same reference with other bytes is a new message.
+ */
+static void test_reasm_late_duplicate(void **state)
+{
+    struct ota_reasm *r = mk(4, 16, 1000);
+    struct ota_reasm_msg m = {0};
+    enum ota_reasm_status st = OTA_REASM_PENDING;
+    uint8_t pl[200];
+    struct ota_concat_opts o = {.ref = 9};
+    (void)state;
+
+    fill(pl, sizeof(pl), 3);
+    assert_int_equal(ota_concat_segment(pl, sizeof(pl), &o, parts, 4, NULL), 2);
+    struct ota_sms_part p1 = parts[0], p2 = parts[1];
+    assert_int_equal(add(r, "B", &p1, 10, &st, &m, NULL), 0);
+    assert_int_equal(add(r, "B", &p2, 20, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_COMPLETE);
+    ota_reasm_msg_fini(&m);
+    /* both parts again, late: duplicates, nothing held */
+    assert_int_equal(add(r, "B", &p1, 30, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_DUPLICATE);
+    assert_int_equal(add(r, "B", &p2, 40, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_DUPLICATE);
+    assert_int_equal(ota_reasm_n_sets(r), 0);
+    assert_int_equal(ota_reasm_n_parts(r), 0);
+    /* another sender with the same reference is not a duplicate */
+    assert_int_equal(add(r, "C", &p1, 45, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_PENDING);
+    /* a new message reusing the reference: other bytes, a new set */
+    fill(pl, sizeof(pl), 77);
+    assert_int_equal(ota_concat_segment(pl, sizeof(pl), &o, parts, 4, NULL), 2);
+    assert_int_equal(add(r, "B", &parts[0], 50, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_PENDING);
+    assert_int_equal(ota_reasm_n_sets(r), 2);
+    assert_int_equal(add(r, "B", &parts[1], 60, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_COMPLETE);
+    assert_memory_equal(m.udh.payload, pl, sizeof(pl));
+    ota_reasm_msg_fini(&m);
+    /* once the timeout has passed a copy is no longer recognised (memory is bounded) */
+    assert_int_equal(ota_reasm_expire(r, 5000, NULL, NULL), 1); /* only C's incomplete set */
+    assert_int_equal(add(r, "B", &parts[0], 5000, &st, &m, NULL), 0);
+    assert_int_equal(st, OTA_REASM_PENDING);
+    ota_reasm_free(r); /* frees the held part under ASan */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,7 +534,7 @@ int main(void)
         cmocka_unit_test(test_segment_scp80), cmocka_unit_test(test_segment_ports),
         cmocka_unit_test(test_reasm_dup),     cmocka_unit_test(test_reasm_limits),
         cmocka_unit_test(test_reasm_expire),  cmocka_unit_test(test_reasm_single),
-        cmocka_unit_test(test_reasm_orders),
+        cmocka_unit_test(test_reasm_orders),  cmocka_unit_test(test_reasm_late_duplicate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
