@@ -755,6 +755,13 @@ static void handle_deliver_resp(struct smsc_conn *c, uint32_t status, uint32_t s
             fprintf(stderr, "smsc: conn=%s deliver_sm seq=%u answered 0x%08x\n", c->peer, seq,
                     status);
         }
+        if (status == ESME_RX_T_APPN || status == ESME_RTHROTTLED || status == ESME_RMSGQFUL) {
+            /* temporary (Kannel while starting or stopping): deliver it again later */
+            ev_timer_stop(s->loop, &it->timer);
+            it->tries = 0;
+            sim_outq_enqueue(&s->outq, it, 500);
+            return;
+        }
         sim_outq_done(&s->outq, it);
         return;
     }
