@@ -18,10 +18,16 @@
  */
 #include "smpp/bearer.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "ota/ota_udh.h"
 #include "smpp/bearer_int.h"
@@ -868,6 +874,44 @@ int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d)
         return 0;
     }
     return b->cbs.dlr(b->cbs.arg, d);
+}
+
+int bearer_link_tcp_connect(const struct bearer_link *lk, int *fd, char *why, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, lk->conf.host, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(lk->conf.port);
+        sl = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, lk->conf.host, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(lk->conf.port);
+        sl = sizeof(*s6);
+    } else {
+        snprintf(why, cap, "host %s is not a numeric address", lk->conf.host);
+        return -EINVAL;
+    }
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        int rc = -errno;
+        snprintf(why, cap, "socket: %s", strerror(errno));
+        return rc;
+    }
+    int one = 1;
+    (void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(s, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
+        int rc = -errno;
+        snprintf(why, cap, "connect to %s:%u: %s", lk->conf.host, lk->conf.port, strerror(errno));
+        close(s);
+        return rc;
+    }
+    *fd = s;
+    return 0;
 }
 
 static void park_free(struct parked_mo *p)

@@ -152,6 +152,14 @@ void bearer_link_up(struct bearer_link *lk, const char *why);
  */
 void bearer_link_lost(struct bearer_link *lk, const char *why);
 
+/*
+ * Start a non-blocking TCP connection to the link's numeric host:port
+ * (IPv4 or IPv6; no DNS on the loop), TCP_NODELAY set. On 0, *fd is owned
+ * by the caller and the connection completes when it turns writable. On a
+ * negative errno, why (cap octets) says what failed and nothing is open.
+ */
+int bearer_link_tcp_connect(const struct bearer_link *lk, int *fd, char *why, size_t cap);
+
 /* The link can take parts again after ops->send returned -EAGAIN. */
 void bearer_link_writable(struct bearer_link *lk);
 

@@ -17,9 +17,6 @@
  */
 #include "smpp/bearer_int.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,39 +262,16 @@ static void cl_login_done(struct cmpp_link *cl, const struct cmpp_connect_resp *
 static void cl_connect(struct bearer_link *lk)
 {
     struct cmpp_link *cl = cl_of(lk);
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, lk->conf.host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(lk->conf.port);
-        sl = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, lk->conf.host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(lk->conf.port);
-        sl = sizeof(*s6);
-    } else {
-        bearer_link_lost(lk, "host is not a numeric address");
-        return;
-    }
+    char why[160];
     cl_close_fd(cl);
-    cl->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (cl->fd < 0) {
-        bearer_link_lost(lk, "socket() failed");
+    if (bearer_link_tcp_connect(lk, &cl->fd, why, sizeof(why)) < 0) {
+        bearer_link_lost(lk, why);
         return;
     }
-    int one = 1;
-    (void)setsockopt(cl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     cl->next_seq = 1;
     cl->last_rx = ev_now(cl_loop(cl));
     ev_timer_set(&cl->login_timer, resp_timeout_s(cl), 0.);
     ev_timer_start(cl_loop(cl), &cl->login_timer);
-    if (connect(cl->fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-        cl_drop(cl, "connect() failed");
-        return;
-    }
     ev_io_init(&cl->wio, cl_connected_cb, cl->fd, EV_WRITE);
     ev_io_start(cl_loop(cl), &cl->wio);
 }

@@ -43,11 +43,8 @@
  */
 #include "smpp/bearer_int.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -875,45 +872,16 @@ static int kl_init(struct bearer_link *lk, struct ota_err *err)
 static void kl_connect(struct bearer_link *lk)
 {
     struct kbox_link *kl = lk->impl;
-    struct sockaddr_storage ss;
-    socklen_t sl = 0;
-    memset(&ss, 0, sizeof(ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, lk->conf.host, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons(lk->conf.port);
-        sl = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, lk->conf.host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(lk->conf.port);
-        sl = sizeof(*s6);
-    }
     if (kl->phase != KL_IDLE) {
         kl_go(kl, KL_IDLE); /* the core only reconnects a link it saw go down */
     }
     kl_go(kl, KL_CONNECTING);
-    if (sl == 0) {
-        snprintf(kl->why, sizeof(kl->why), "bad address %s", lk->conf.host);
+    if (bearer_link_tcp_connect(lk, &kl->fd, kl->why, sizeof(kl->why)) < 0) {
         kl_drop(kl, kl->why);
         return;
     }
-    kl->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (kl->fd < 0) {
-        snprintf(kl->why, sizeof(kl->why), "socket: %s", strerror(errno));
-        kl_drop(kl, kl->why);
-        return;
-    }
-    int one = 1;
-    (void)setsockopt(kl->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     ev_io_set(&kl->rio, kl->fd, EV_READ);
     ev_io_set(&kl->wio, kl->fd, EV_WRITE);
-    if (connect(kl->fd, (struct sockaddr *)&ss, sl) < 0 && errno != EINPROGRESS) {
-        snprintf(kl->why, sizeof(kl->why), "connect to %s:%u: %s", lk->conf.host, lk->conf.port,
-                 strerror(errno));
-        kl_drop(kl, kl->why);
-        return;
-    }
     ev_io_start(kl->loop, &kl->wio); /* writable = connect finished (kl_write_cb) */
 }
 

@@ -16,12 +16,14 @@
  */
 #include "tests/sim/sim_int.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
+#include <osmocom/core/utils.h>
 #include <openssl/crypto.h>
 
 #define POP_LINE_MAX 65536
@@ -531,20 +533,6 @@ int sim_pop_last_push(const struct sim_pop *p, const char *msisdn, struct ota_pu
 
 /* ---- file loading ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Hex string of min..max octets from member key of obj into dst. */
 static int get_hex(const json_t *obj, const char *key, size_t min, size_t max, uint8_t *dst,
                    size_t *out_len, struct ota_err *err)
@@ -565,14 +553,13 @@ static int get_hex(const json_t *obj, const char *key, size_t min, size_t max, u
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "\"%s\": %zu hex digits, expected %zu..%zu",
                         key, n, 2 * min, 2 * max);
     }
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "\"%s\": not hex at position %zu", key,
-                            2 * i);
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)s[i])) {
+            return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "\"%s\": not hex at position %zu", key, i);
         }
-        dst[i] = (uint8_t)(hi << 4 | lo);
+    }
+    if (osmo_hexparse(s, dst, (unsigned)max) != (int)(n / 2)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "\"%s\": not hex", key);
     }
     *out_len = n / 2;
     return 0;
