@@ -140,8 +140,16 @@ struct bearer_mo {
 /*
  * Callbacks, all on the loop thread. dlr and mo return 0 when the caller has
  * taken the report durably (the bearer then acknowledges it to the network),
- * or a negative errno to have it redelivered later (not acknowledged).
+ * or a negative errno to have it redelivered later (not acknowledged), or
+ * BEARER_ACK_LATER: taken, but durable only at the caller's next commit.
+ * The bearer then holds the acknowledgement until bearer_release_acks()
+ * (sent, in arrival order) or bearer_discard_acks() (never sent: the network
+ * delivers the report again). Acks held for a link that drops are
+ * forgotten the same way. This lets a store commit a whole batch of reports
+ * with one fsync and still never ack a report it could lose.
  */
+#define BEARER_ACK_LATER 1
+
 struct bearer_cbs {
     void (*submit_result)(void *arg, const struct bearer_submit_result *r);
     int (*dlr)(void *arg, const struct bearer_dlr *d);
@@ -232,6 +240,15 @@ int bearer_add_link(struct bearer *b, const struct bearer_link_conf *c,
  * while it awaits its response.
  */
 int bearer_submit(struct bearer *b, const struct bearer_msg *m, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Send every acknowledgement held by BEARER_ACK_LATER, on links still up. */
+void bearer_release_acks(struct bearer *b);
+
+/* Forget every held acknowledgement (the caller's commit failed). */
+void bearer_discard_acks(struct bearer *b);
+
+/* Acknowledgements held now (tests, metrics). */
+size_t bearer_held_acks(const struct bearer *b);
 
 /* Parts bearer_submit() would accept right now (0 means back-pressure). */
 size_t bearer_room(const struct bearer *b);

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The durable store of the task engine, on SQLite 3 in WAL mode: SEs and
+ * their SCP80 counters, tasks, the message ids of their SMS parts, jobs,
+ * the task state history and the log of reports that matched nothing.
+ *
+ * Group commit: every write function stages its change in one open write
+ * transaction (begun by the first write after a commit); nothing is durable
+ * until store_commit() returns 0. The engine commits once per loop turn or
+ * batch and only then acknowledges what the batch holds (a submitter's
+ * reply, a packet handed to the bearer, a DLR/MO ack to the network). Reads
+ * see the staged writes (same connection).
+ *
+ * durable = true: PRAGMA synchronous=FULL, so a commit is fsync'ed (power
+ * loss safe); false: NORMAL (survives kill -9, not power loss).
+ *
+ * Schema versions: PRAGMA user_version; store_open() applies every missing
+ * migration in one transaction, and refuses a database written by a newer
+ * otagw (OTA_ERR_VERSION) or one that is not an otagw store. Every
+ * statement is prepared once at open.
+ *
+ * Errors: SQLite's code becomes a negative errno (SQLITE_BUSY/LOCKED ->
+ * -EBUSY, SQLITE_FULL -> -ENOSPC, SQLITE_CONSTRAINT -> -EEXIST,
+ * SQLITE_NOMEM -> -ENOMEM, anything else -> -EIO) with SQLite's message and
+ * the operation in err->msg. A failed store_commit() rolls the whole batch
+ * back: the store is as it was at the previous commit.
+ *
+ * Times are ms since the epoch (int64). Text fields are NUL-terminated; the
+ * fixed arrays below are the limits the API enforces (-EINVAL beyond).
+ * Prefix store_. One connection, one thread.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/ota_common.h"
+#include "queue/task.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_SEID_MAX 64   /* SEID text (hex or printable), without NUL */
+#define STORE_MSISDN_MAX 21 /* digits */
+#define STORE_BATCH_MAX 32  /* SE batch label */
+#define STORE_MSGID_MAX 64  /* canonical bearer message id, NUL included */
+#define STORE_CURSOR_MAX 80 /* job expansion cursor text */
+#define STORE_REASON_TEXT_MAX 160
+
+struct store;
+
+struct store_opts {
+    const char *path; /* database file; created when missing */
+    bool durable;     /* fsync on commit (synchronous=FULL) */
+    int cache_kb;     /* page cache; 0 = 16384 KiB */
+    int busy_ms;      /* busy timeout; 0 = 5000 */
+};
+
+/* 0, -EINVAL (bad opts, not an otagw store, newer schema), -EIO, -ENOMEM. */
+int store_open(const struct store_opts *o, struct store **out, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Rolls back anything not committed, then closes. NULL is fine. */
+void store_close(struct store *s);
+
+/* The schema version of the open database (STORE_SCHEMA_VERSION after open). */
+int store_schema_version(struct store *s);
+
+/* Commit the open batch (no-op, 0, when none). On failure the batch is rolled back. */
+int store_commit(struct store *s, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Roll the open batch back (no-op when none). */
+void store_rollback(struct store *s);
+
+/* Writes staged since the last commit (0 = no open batch). */
+size_t store_staged(const struct store *s);
+
+/* Commits done and their total time, for benchmarks and metrics. */
+void store_commit_stats(const struct store *s, uint64_t *commits, double *total_s);
+
+/* ---- SEs ------------------------------------------------------------------------------ */
+
+struct store_se {
+    int64_t id; /* row id, > 0 */
+    char seid[STORE_SEID_MAX + 1];
+    char msisdn[STORE_MSISDN_MAX + 1]; /* "" = none bound */
+    char batch[STORE_BATCH_MAX + 1];   /* "" = none */
+};
+
+/*
+ * Register an SE (staged). seid 1..64 printable ASCII, msisdn 0..21 digits,
+ * batch 0..32 printable. *id gets the new row id. -EEXIST when the SEID is
+ * registered already (*id then holds its row id), -EINVAL.
+ */
+int store_se_put(struct store *s, const char *seid, const char *msisdn, const char *batch,
+                 int64_t *id, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Change an SE's MSISDN ("" unbinds). -ENOENT, -EINVAL. */
+int store_se_set_msisdn(struct store *s, int64_t id, const char *msisdn,
+                        struct ota_err *err) OTA_MUST_CHECK;
+
+/* By row id / by SEID. 0 or -ENOENT. */
+int store_se_get(struct store *s, int64_t id, struct store_se *out,
+                 struct ota_err *err) OTA_MUST_CHECK;
+int store_se_find(struct store *s, const char *seid, struct store_se *out,
+                  struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * SEs bound to an MSISDN (spec 5.5.2: an MSISDN may hold several SEs), up to
+ * cap in id order; *n gets how many exist. Served by an index.
+ */
+int store_se_by_msisdn(struct store *s, const char *msisdn, struct store_se *out, size_t cap,
+                       size_t *n, struct ota_err *err) OTA_MUST_CHECK;
+
+/* SEs registered. */
+int store_se_count(struct store *s, uint64_t *n, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Which SEs a job covers: a SEID range (lexicographic, inclusive; NULL = open) and/or a batch. */
+struct store_se_filter {
+    const char *seid_lo, *seid_hi;
+    const char *batch; /* NULL = any */
+};
+
+/*
+ * Up to max SEs matching f with SEID > after (after "" = from the start),
+ * in SEID order; *n gets how many were written to out. Served by an index:
+ * the cost is O(max), not O(SEs registered).
+ */
+int store_se_scan(struct store *s, const struct store_se_filter *f, const char *after, size_t max,
+                  struct store_se *out, size_t *n, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Reserve the next SCP80 counter of (se, kvn) (staged): the stored value
+ * plus one (the first is 1), written back in the batch. The engine commits
+ * before the packet leaves, so no counter is ever used twice. -ERANGE
+ * (OTA_ERR_COUNTER) at 2^40 - 1.
+ */
+int store_cntr_next(struct store *s, int64_t se, uint8_t kvn, uint64_t *cntr,
+                    struct ota_err *err) OTA_MUST_CHECK;
+
+/* The last reserved counter of (se, kvn), 0 when none. */
+int store_cntr_get(struct store *s, int64_t se, uint8_t kvn, uint64_t *cntr,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- tasks ---------------------------------------------------------------------------- */
+
+struct store_task {
+    int64_t id;   /* > 0: chosen by the engine (max id + 1), not by SQLite */
+    int64_t job;  /* 0 = standalone */
+    int32_t step; /* composite job step (0-based), 0 otherwise */
+    int64_t se;
+    enum task_op op;
+    enum task_channel channel;
+    uint8_t prio;
+    uint8_t attempts, max_attempts;
+    enum task_state state;
+    enum task_reason reason;
+    char reason_text[STORE_REASON_TEXT_MAX]; /* detail for humans ("PoR status 0a") */
+    int64_t created_ms, updated_ms;
+    int64_t not_before_ms, deadline_ms; /* deadline 0 = none */
+    int64_t wait_until_ms;              /* the running wait's timer (active states), 0 = none */
+    uint64_t cntr;                      /* SCP80 counter of the current attempt, 0 = none */
+    uint8_t kvn;                        /* its key version */
+    uint8_t tar[3];                     /* SCP80 TAR of the current attempt */
+    bool has_serial;
+    uint8_t serial[16]; /* push serial of the current attempt */
+    uint8_t n_parts;    /* SMS parts of the current attempt */
+    char *params;       /* operation parameters, JSON text; owned (malloc) in results of get */
+    char *result;       /* result JSON (status words, R-APDUs) or NULL; owned likewise */
+};
+
+/* Free params/result of a struct filled by store_task_get (NULL fields are fine). */
+void store_task_fini(struct store_task *t);
+
+/* Insert (staged). params/result are copied. -EEXIST (id taken), -EINVAL. */
+int store_task_insert(struct store *s, const struct store_task *t,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Write every mutable field (staged): state, reason, reason_text, attempts,
+ * updated, not_before, wait_until, cntr, kvn, tar, serial, n_parts, result
+ * (NULL leaves the stored result). -ENOENT when no such task.
+ */
+int store_task_update(struct store *s, const struct store_task *t,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/* Only state, reason, reason_text, updated (staged; cancel and expiry of queued tasks). */
+int store_task_set_state(struct store *s, int64_t id, enum task_state st, enum task_reason r,
+                         const char *reason_text, int64_t now_ms,
+                         struct ota_err *err) OTA_MUST_CHECK;
+
+/* The whole row; params and result are malloc'ed (store_task_fini). -ENOENT. */
+int store_task_get(struct store *s, int64_t id, struct store_task *out,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* Largest task id in use (0 when none). */
+int store_task_max_id(struct store *s, int64_t *id, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Call cb for every task not in a final state, in id order (start-up
+ * rebuild), params and result left NULL. cb returns 0 to go on, negative
+ * to stop (that value is returned).
+ */
+int store_tasks_open(struct store *s, int (*cb)(void *arg, const struct store_task *t), void *arg,
+                     struct ota_err *err) OTA_MUST_CHECK;
+
+/* Every task of an SE, newest first, up to max (params/result NULL). */
+int store_tasks_of_se(struct store *s, int64_t se, size_t max,
+                      int (*cb)(void *arg, const struct store_task *t), void *arg,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/* Tasks per state, overall (job 0 = all tasks) or of one job. counts[TASK_STATE__COUNT]. */
+int store_task_counts(struct store *s, int64_t job, uint64_t counts[TASK_STATE__COUNT],
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/* Failed/expired/cancelled tasks per reason (spec 5.8.6 statistics). counts[TASK_REASON__COUNT]. */
+int store_reason_counts(struct store *s, uint64_t counts[TASK_REASON__COUNT],
+                        struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- SMS parts: message ids and their delivery reports ------------------------------- */
+
+enum store_dlr {
+    STORE_DLR_NONE = 0, /* no report yet */
+    STORE_DLR_DELIVERED = 1,
+    STORE_DLR_FAILED = 2, /* failed, expired, rejected, unknown: see the task's reason */
+};
+
+/*
+ * Record part (1-based) of the task's current attempt with the message id
+ * the network gave it (staged; replaces the row of an earlier attempt).
+ */
+int store_part_put(struct store *s, int64_t task, uint8_t part, const char *msg_id,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* Set a part's report state (staged). -ENOENT. */
+int store_part_dlr(struct store *s, int64_t task, uint8_t part, enum store_dlr dlr,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* Which task/part a message id belongs to (also for late reports of final tasks). -ENOENT. */
+int store_part_find(struct store *s, const char *msg_id, int64_t *task, uint8_t *part,
+                    enum store_dlr *dlr, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Parts of a task in part order (rebuild of the correlation maps). */
+int store_parts_of(struct store *s, int64_t task,
+                   int (*cb)(void *arg, uint8_t part, const char *msg_id, enum store_dlr dlr),
+                   void *arg, struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- history and reports ------------------------------------------------------------- */
+
+/* Append a state change to the task's history (staged). */
+int store_event(struct store *s, int64_t task, int64_t se, enum task_state from, enum task_state to,
+                enum task_reason reason, int64_t t_ms, const char *detail,
+                struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Walk the history in order (the crash test checks single-link and
+ * counters with it). cb's arguments are borrowed.
+ */
+int store_events(struct store *s,
+                 int (*cb)(void *arg, int64_t seq, int64_t task, int64_t se, enum task_state from,
+                           enum task_state to, enum task_reason reason, int64_t t_ms),
+                 void *arg, struct ota_err *err) OTA_MUST_CHECK;
+
+enum store_report_kind {
+    STORE_REP_SUBMIT = 0, /* a submit result */
+    STORE_REP_DLR = 1,
+    STORE_REP_POR = 2,
+    STORE_REP_PULL = 3,
+    STORE_REP__COUNT
+};
+
+enum store_report_disp {
+    STORE_DISP_LATE = 0,       /* for a task that is final or moved on (recorded only) */
+    STORE_DISP_DUPLICATE = 1,  /* seen already (at-least-once networks) */
+    STORE_DISP_UNKNOWN = 2,    /* matches no task */
+    STORE_DISP_MISMATCHED = 3, /* names a task but does not fit it (TAR, counter, CC) */
+    STORE_DISP__COUNT
+};
+
+/* Log a report that changed nothing (staged). task 0 = none. */
+int store_report(struct store *s, enum store_report_kind kind, enum store_report_disp disp,
+                 int64_t task, int64_t t_ms, const char *detail,
+                 struct ota_err *err) OTA_MUST_CHECK;
+
+/* Counts of that log: counts[kind][disp]. */
+int store_report_counts(struct store *s, uint64_t counts[STORE_REP__COUNT][STORE_DISP__COUNT],
+                        struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- jobs ----------------------------------------------------------------------------- */
+
+enum store_job_kind {
+    STORE_JOB_LIST = 0,     /* a batch over listed SEs (store_job_member_add) */
+    STORE_JOB_FILTER = 1,   /* a batch over registered SEs matching a filter (range / batch) */
+    STORE_JOB_SEQUENCE = 2, /* composite steps on one SE (tasks created at once) */
+};
+
+enum store_job_state {
+    STORE_JOB_RUNNING = 0,
+    STORE_JOB_PAUSED = 1,
+    STORE_JOB_CANCELLED = 2,
+    STORE_JOB_DONE = 3, /* expanded and every task final */
+};
+
+struct store_job {
+    int64_t id; /* > 0, chosen by the engine */
+    enum store_job_kind kind;
+    enum store_job_state state;
+    uint8_t prio, max_attempts;
+    enum task_op op;
+    enum task_channel channel;
+    double rate_per_s; /* 0 = none */
+    int64_t created_ms, not_before_ms, deadline_ms;
+    char seid_lo[STORE_SEID_MAX + 1], seid_hi[STORE_SEID_MAX + 1]; /* "" = open */
+    char batch[STORE_BATCH_MAX + 1];                               /* "" = any */
+    char cursor[STORE_CURSOR_MAX]; /* expansion cursor: last SEID / member index done */
+    bool expanded;                 /* every task created */
+    uint64_t n_expanded;           /* tasks created so far */
+    char *params;                  /* JSON for every task of a batch; owned in get results */
+};
+
+void store_job_fini(struct store_job *j);
+
+int store_job_insert(struct store *s, const struct store_job *j,
+                     struct ota_err *err) OTA_MUST_CHECK;
+
+/* Writes state, rate, cursor, expanded, n_expanded (staged). -ENOENT. */
+int store_job_update(struct store *s, const struct store_job *j,
+                     struct ota_err *err) OTA_MUST_CHECK;
+
+int store_job_get(struct store *s, int64_t id, struct store_job *out,
+                  struct ota_err *err) OTA_MUST_CHECK;
+
+int store_job_max_id(struct store *s, int64_t *id, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Every job RUNNING or PAUSED, in id order (params NULL). */
+int store_jobs_open(struct store *s, int (*cb)(void *arg, const struct store_job *j), void *arg,
+                    struct ota_err *err) OTA_MUST_CHECK;
+
+/* List jobs: member idx (0-based) is SE se (staged). */
+int store_job_member_add(struct store *s, int64_t job, uint64_t idx, int64_t se,
+                         struct ota_err *err) OTA_MUST_CHECK;
+
+/* Up to max members with idx >= from, in idx order: ses[k] is member from+k's SE. */
+int store_job_members(struct store *s, int64_t job, uint64_t from, size_t max, int64_t *ses,
+                      size_t *n, struct ota_err *err) OTA_MUST_CHECK;
