@@ -45,6 +45,7 @@
 #define REASM_TIMEOUT_MS 600000u /* incomplete MO set dropped after 10 min */
 #define MO_PARK_MAX 256          /* reassembled MO held for a caller that refused them */
 #define MO_PARK_RETRY_S 0.5      /* how often they are offered again */
+#define ACKS_MIN 64              /* first allocation of a link's held acks */
 
 struct bearer {
     struct ev_loop *loop;
@@ -648,9 +649,17 @@ static void requeue_inflight(struct bearer_link *lk)
     }
 }
 
+/* Held acks die with their connection: never sent, the network redelivers. */
+static void acks_forget(struct bearer_link *lk)
+{
+    lk->n_acks = 0;
+    lk->conn_gen++;
+}
+
 void bearer_link_lost(struct bearer_link *lk, const char *why)
 {
     struct bearer *b = lk->b;
+    acks_forget(lk);
     requeue_inflight(lk);
     ev_timer_stop(b->loop, &lk->throttle_timer);
     ev_timer_stop(b->loop, &lk->rate_timer);
@@ -853,7 +862,139 @@ int bearer_link_resp(struct bearer_link *lk, uint32_t wire_seq, enum bearer_resp
     return 0;
 }
 
-int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d)
+/* ---- held acknowledgements ------------------------------------------------------ */
+
+/* Room for one more held ack on lk: 0, -ENOBUFS (BEARER_HELD_ACKS_MAX) or -ENOMEM. */
+static int ack_reserve(struct bearer_link *lk)
+{
+    if (lk->n_acks < lk->acks_cap) {
+        return 0;
+    }
+    if (lk->n_acks >= BEARER_HELD_ACKS_MAX) {
+        return -ENOBUFS;
+    }
+    size_t cap = lk->acks_cap ? lk->acks_cap * 2 : ACKS_MIN;
+    if (cap > BEARER_HELD_ACKS_MAX) {
+        cap = BEARER_HELD_ACKS_MAX;
+    }
+    struct bearer_ack *v = realloc(lk->acks, cap * sizeof(*v));
+    if (!v) {
+        return -ENOMEM;
+    }
+    lk->acks = v;
+    lk->acks_cap = cap;
+    return 0;
+}
+
+/*
+ * Before a report reaches the user: refuse it when its ack could not be held
+ * afterwards, so a report is never taken that the link can neither ack now
+ * nor hold. Returns 0 or the negative errno for the link.
+ */
+static int ack_precheck(struct bearer_link *lk, const struct bearer_ack *ack)
+{
+    if (!ack) {
+        return 0;
+    }
+    int rc = ack_reserve(lk);
+    if (rc < 0) {
+        lk->acks_refused++;
+    }
+    return rc;
+}
+
+/*
+ * Turn the user's answer urc into the link's: hold ack for BEARER_ACK_LATER.
+ * gen is lk->conn_gen from before the callback: if the connection went
+ * meanwhile (the callback shut the bearer down or a drop was reported), the
+ * ack belonged to it and is not held.
+ */
+static int ack_answer(struct bearer_link *lk, const struct bearer_ack *ack, int urc, uint64_t gen)
+{
+    if (urc <= 0) {
+        return urc;
+    }
+    if (!ack) {
+        return 0; /* nothing owed to the network: taken is taken */
+    }
+    if (lk->b->shut || lk->conn_gen != gen) {
+        return -ENOTCONN;
+    }
+    if (ack_reserve(lk) < 0) {
+        lk->acks_refused++; /* room vanished in the callback (no memory): redelivered */
+        return -ENOBUFS;
+    }
+    lk->acks[lk->n_acks++] = *ack;
+    return BEARER_ACK_LATER;
+}
+
+/* Send lk's held acks in arrival order; stop if the connection drops on the way. */
+static void link_release_acks(struct bearer_link *lk)
+{
+    if (lk->n_acks == 0) {
+        return;
+    }
+    /*
+     * Detach the list first: send_ack may drop the connection, and the
+     * link_state callback that follows may call back into the bearer.
+     */
+    struct bearer_ack *v = lk->acks;
+    size_t n = lk->n_acks, cap = lk->acks_cap;
+    uint64_t gen = lk->conn_gen;
+    lk->acks = NULL;
+    lk->n_acks = lk->acks_cap = 0;
+    for (size_t i = 0; i < n && lk->ops->send_ack && lk->conn_gen == gen && !lk->b->shut; i++) {
+        lk->ops->send_ack(lk, &v[i]);
+    }
+    if (!lk->acks) {
+        lk->acks = v; /* keep the memory: a busy link holds again soon */
+        lk->acks_cap = cap;
+    } else {
+        free(v);
+    }
+}
+
+void bearer_release_acks(struct bearer *b)
+{
+    if (!b) {
+        return;
+    }
+    for (size_t i = 0; i < b->n_links; i++) {
+        link_release_acks(b->links[i]);
+    }
+}
+
+void bearer_discard_acks(struct bearer *b)
+{
+    if (!b) {
+        return;
+    }
+    for (size_t i = 0; i < b->n_links; i++) {
+        b->links[i]->n_acks = 0;
+    }
+}
+
+size_t bearer_held_acks(const struct bearer *b)
+{
+    size_t n = 0;
+    for (size_t i = 0; b && i < b->n_links; i++) {
+        n += b->links[i]->n_acks;
+    }
+    return n;
+}
+
+uint64_t bearer_acks_refused(const struct bearer *b)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; b && i < b->n_links; i++) {
+        n += b->links[i]->acks_refused;
+    }
+    return n;
+}
+
+/* ---- reports ------------------------------------------------------------------------ */
+
+int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d, const struct bearer_ack *ack)
 {
     struct bearer *b = lk->b;
     char canon[BEARER_MSGID_MAX];
@@ -861,6 +1002,10 @@ int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d)
     if (bearer_msgid_canon(lk->conf.kind, d->msg_id, canon, &e) < 0) {
         lk->st.dlrs_unmatched++;
         return 0;
+    }
+    int rc = ack_precheck(lk, ack);
+    if (rc < 0) {
+        return rc;
     }
     memcpy(d->msg_id, canon, sizeof(canon));
     if (!d->link) {
@@ -873,7 +1018,8 @@ int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d)
     if (!b->cbs.dlr) {
         return 0;
     }
-    return b->cbs.dlr(b->cbs.arg, d);
+    uint64_t gen = lk->conn_gen;
+    return ack_answer(lk, ack, b->cbs.dlr(b->cbs.arg, d), gen);
 }
 
 int bearer_link_tcp_connect(const struct bearer_link *lk, int *fd, char *why, size_t cap)
@@ -956,7 +1102,11 @@ static int park_mo(struct bearer_link *lk, const struct bearer_mo *m)
     return 0;
 }
 
-/* Offer parked MO again, oldest first; stop at the first refusal (order kept). */
+/*
+ * Offer parked MO again, oldest first; stop at the first refusal (order kept).
+ * BEARER_ACK_LATER counts as taken: the network got its ack when the message
+ * was parked, there is nothing left to hold.
+ */
 static void park_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
@@ -977,13 +1127,19 @@ static void park_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_timer_stop(loop, &b->park_timer);
 }
 
-int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m)
+int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m, const struct bearer_ack *ack)
 {
     struct bearer *b = lk->b;
     uint64_t now_ms = (uint64_t)(ev_now(b->loop) * 1000.0);
     enum ota_reasm_status st = OTA_REASM_PENDING;
     struct ota_reasm_msg msg;
     struct ota_err e;
+
+    /* Before reassembly: a refused part leaves the set as it was. */
+    int prc = ack_precheck(lk, ack);
+    if (prc < 0) {
+        return prc;
+    }
 
     (void)ota_reasm_expire(b->reasm, now_ms, NULL, NULL);
     const char *orig = m->orig ? m->orig : "";
@@ -1005,6 +1161,7 @@ int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m)
     whole.ud_len = msg.ud_len;
     whole.udhi = msg.udhi;
     whole.link = lk->conf.name;
+    uint64_t gen = lk->conn_gen;
     int urc = b->cbs.mo ? b->cbs.mo(b->cbs.arg, &whole) : 0;
     if (urc < 0 && msg.n_parts > 1) {
         /*
@@ -1019,7 +1176,7 @@ int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m)
         }
     }
     ota_reasm_msg_fini(&msg);
-    return urc < 0 ? urc : 0;
+    return ack_answer(lk, ack, urc, gen);
 }
 
 /* ---- public API ---------------------------------------------------------------------- */
@@ -1272,6 +1429,7 @@ void bearer_shutdown(struct bearer *b)
     for (size_t i = 0; i < b->n_links; i++) {
         struct bearer_link *lk = b->links[i];
         lk->closing = true;
+        acks_forget(lk); /* never flushed by close(): the caller released what it committed */
         ev_timer_stop(b->loop, &lk->reconnect_timer);
         ev_timer_stop(b->loop, &lk->throttle_timer);
         ev_timer_stop(b->loop, &lk->rate_timer);
@@ -1298,6 +1456,7 @@ void bearer_free(struct bearer *b)
     for (size_t i = 0; i < b->n_links; i++) {
         struct bearer_link *lk = b->links[i];
         lk->ops->free(lk);
+        free(lk->acks);
         free(lk->inflight.slot);
         free(lk);
     }

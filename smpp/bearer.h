@@ -146,9 +146,23 @@ struct bearer_mo {
  * (sent, in arrival order) or bearer_discard_acks() (never sent: the network
  * delivers the report again). Acks held for a link that drops are
  * forgotten the same way. This lets a store commit a whole batch of reports
- * with one fsync and still never ack a report it could lose.
+ * with one fsync and still never ack a report it could lose. Any positive
+ * return counts as BEARER_ACK_LATER (holding is the safe reading).
+ *
+ * Memory is bounded: a link holds at most BEARER_HELD_ACKS_MAX acks. While
+ * it is full, reports on that link are refused before the callback is
+ * called (as if it returned -ENOBUFS: not acknowledged, the network
+ * delivers them again) and counted (bearer_acks_refused). Refusing, not
+ * acking early, keeps the promise above; the caller avoids it by releasing
+ * more often than every BEARER_HELD_ACKS_MAX reports.
+ *
+ * Limitations: a reassembled multi-part MO holds only its last part's ack
+ * (the others were acked when reassembly kept them), and a parked MO (see
+ * mos_lost) offered again and answered BEARER_ACK_LATER was acked when it
+ * was parked; a discard cannot bring either back from the network.
  */
 #define BEARER_ACK_LATER 1
+#define BEARER_HELD_ACKS_MAX 4096 /* per link */
 
 struct bearer_cbs {
     void (*submit_result)(void *arg, const struct bearer_submit_result *r);
@@ -241,14 +255,22 @@ int bearer_add_link(struct bearer *b, const struct bearer_link_conf *c,
  */
 int bearer_submit(struct bearer *b, const struct bearer_msg *m, struct ota_err *err) OTA_MUST_CHECK;
 
-/* Send every acknowledgement held by BEARER_ACK_LATER, on links still up. */
+/*
+ * Send every acknowledgement held by BEARER_ACK_LATER, per link in arrival
+ * order. Every held ack belongs to a connection still open: acks of a link
+ * that dropped, and all of them at bearer_shutdown(), were forgotten
+ * (release before shutting down when the batch is committed). NULL: no-op.
+ */
 void bearer_release_acks(struct bearer *b);
 
-/* Forget every held acknowledgement (the caller's commit failed). */
+/* Forget every held acknowledgement (the caller's commit failed). NULL: no-op. */
 void bearer_discard_acks(struct bearer *b);
 
 /* Acknowledgements held now (tests, metrics). */
 size_t bearer_held_acks(const struct bearer *b);
+
+/* Reports refused because their link held BEARER_HELD_ACKS_MAX acks (or no memory). */
+uint64_t bearer_acks_refused(const struct bearer *b);
 
 /* Parts bearer_submit() would accept right now (0 means back-pressure). */
 size_t bearer_room(const struct bearer *b);

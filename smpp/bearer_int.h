@@ -54,6 +54,17 @@ struct bearer_part {
     struct bearer_part *dnext, *dprev; /* destination hash chain (pending parts) */
 };
 
+/*
+ * An acknowledgement the link owes the network for one report (CMPP:
+ * DELIVER_RESP Sequence_Id + Msg_Id; Kannel: ack id + time), in the link's
+ * own encoding. The core only stores and hands it back (BEARER_ACK_LATER).
+ */
+#define BEARER_ACK_DATA_MAX 24
+struct bearer_ack {
+    uint8_t data[BEARER_ACK_DATA_MAX];
+    uint8_t len;
+};
+
 /* What a link kind implements. All run on the loop thread. */
 struct bearer_link_ops {
     const char *kind_name; /* "cmpp", "kbox" */
@@ -86,6 +97,15 @@ struct bearer_link_ops {
     void (*close)(struct bearer_link *lk);
     /* Release lk->impl (close() was called before). */
     void (*free)(struct bearer_link *lk);
+    /*
+     * Send one acknowledgement held since bearer_link_dlr/mo returned
+     * BEARER_ACK_LATER (bearer_release_acks). It belongs to the current
+     * connection: the core forgets held acks in bearer_link_lost() and at
+     * shutdown. May drop the connection (bearer_link_lost) when it cannot
+     * be queued; the core then stops releasing that link. Required for a
+     * link that passes acks to bearer_link_dlr/mo.
+     */
+    void (*send_ack)(struct bearer_link *lk, const struct bearer_ack *a);
 };
 
 extern const struct bearer_link_ops bearer_cmpp_ops; /* smpp/cmpp_link.c */
@@ -131,6 +151,12 @@ struct bearer_link {
 
     bool pump_wanted; /* the core's deferred pump should look at this link */
     bool closing;     /* bearer shutdown in progress: no reconnect */
+
+    /* Acks held by BEARER_ACK_LATER, arrival order; at most BEARER_HELD_ACKS_MAX. */
+    struct bearer_ack *acks;
+    size_t n_acks, acks_cap;
+    uint64_t conn_gen;     /* bumped when held acks die with the connection */
+    uint64_t acks_refused; /* reports refused with the held acks full */
 };
 
 /* ---- called by a link implementation -------------------------------------- */
@@ -148,7 +174,8 @@ void bearer_link_up(struct bearer_link *lk, const char *why);
 /*
  * The connection is gone (the link has already closed its socket and stopped
  * its I/O watchers). Parts in flight go back to the head of the held FIFO in
- * their original order; state DOWN; reconnect after exponential back-off.
+ * their original order; held acks are forgotten (the network redelivers
+ * those reports); state DOWN; reconnect after exponential back-off.
  */
 void bearer_link_lost(struct bearer_link *lk, const char *why);
 
@@ -192,23 +219,32 @@ int bearer_link_resp(struct bearer_link *lk, uint32_t wire_seq, enum bearer_resp
                      const char *msg_id, int code, const char *reason);
 
 /*
- * A delivery report. d->msg_id may be any spelling (canonicalised here);
- * link/dest are filled by the link or here. Returns the user's dlr callback
- * result: 0 means acknowledge to the network, negative means do not (the
- * network redelivers). A report with an id that cannot be canonicalised is
- * counted as unmatched and acknowledged (returns 0): redelivery cannot help.
+ * A delivery report; ack is what the link would send to acknowledge it
+ * (NULL: the link has nothing to hold, a BEARER_ACK_LATER answer then
+ * counts as 0). d->msg_id may be any spelling (canonicalised here);
+ * link/dest are filled by the link or here. Returns what the link does now:
+ *   0                 acknowledge it now;
+ *   BEARER_ACK_LATER  the core holds *ack (copied) and hands it to
+ *                     ops->send_ack at bearer_release_acks(): send nothing;
+ *   negative errno    do not acknowledge (the network redelivers): the
+ *                     user refused, the link's held acks are full
+ *                     (-ENOBUFS, user not called) or the connection went
+ *                     during the callback.
+ * A report with an id that cannot be canonicalised is counted as unmatched
+ * and acknowledged (returns 0): redelivery cannot help.
  */
-int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d);
+int bearer_link_dlr(struct bearer_link *lk, struct bearer_dlr *d, const struct bearer_ack *ack);
 
 /*
- * An MO part. The core reassembles concatenated MO (ota_reasm) and calls the
- * user's mo callback for whole messages. Returns 0 when the link should
- * acknowledge the part: the user took the whole message, or the part is held
- * for reassembly or a duplicate, or it is malformed (counted, dropped).
- * Returns negative when the user's callback refused (do not acknowledge).
+ * An MO part; ack as for bearer_link_dlr. The core reassembles concatenated
+ * MO (ota_reasm) and calls the user's mo callback for whole messages.
+ * Returns 0 when the link should acknowledge the part now: the user took the
+ * whole message, or the part is held for reassembly or a duplicate, or it is
+ * malformed (counted, dropped). BEARER_ACK_LATER and negative as for
+ * bearer_link_dlr (negative: do not acknowledge).
  * Limitation: earlier parts of a set are acknowledged when held in memory.
  */
-int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m);
+int bearer_link_mo(struct bearer_link *lk, const struct bearer_mo *m, const struct bearer_ack *ack);
 
 /* The loop, and ev_now() of it, for the link's timers. */
 struct ev_loop *bearer_link_loop(const struct bearer_link *lk);

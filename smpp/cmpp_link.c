@@ -12,8 +12,10 @@
  * ACTIVE_TEST after heartbeat_s without traffic from the ISMG with the same
  * T/N rule and answers the ISMG's [§6], turns DELIVER into a delivery report
  * or an MO for the core and answers DELIVER_RESP only once the core's
- * callback returned 0 [§5], and does TERMINATE both ways. Both buffers are
- * bounded; reading stops while the output buffer cannot take responses.
+ * callback returned 0 [§5] (or, for BEARER_ACK_LATER, when the core releases
+ * the held ack: Sequence_Id and Msg_Id are all a DELIVER_RESP needs), and
+ * does TERMINATE both ways. Both buffers are bounded; reading stops while
+ * the output buffer cannot take responses.
  */
 #include "smpp/bearer_int.h"
 
@@ -35,6 +37,7 @@
 #define CL_FEE_USER_SP 2       /* Fee_UserType 2: charge the SP */
 #define CL_DCS_ALPHABET_8BIT 1 /* TS 23.038 §4: general group alphabet bits */
 #define CL_DCS_ALPHABET_UCS2 2
+#define CL_ACK_LEN 12 /* held DELIVER_RESP: Sequence_Id (4) + Msg_Id (8), host order */
 
 struct cmpp_link {
     struct bearer_link *lk;
@@ -441,9 +444,18 @@ static uint8_t dcs_of_fmt(uint8_t fmt)
     }
 }
 
+static void cl_ack_encode(struct bearer_ack *a, uint32_t seq, uint64_t msg_id)
+{
+    memcpy(a->data, &seq, sizeof(seq));
+    memcpy(a->data + sizeof(seq), &msg_id, sizeof(msg_id));
+    a->len = CL_ACK_LEN;
+}
+
 static void cl_on_deliver(struct cmpp_link *cl, const struct cmpp_deliver *d, uint32_t seq)
 {
     int rc;
+    struct bearer_ack ack;
+    cl_ack_encode(&ack, seq, d->msg_id);
     if (d->registered_delivery == 1) {
         struct bearer_dlr dlr;
         memset(&dlr, 0, sizeof(dlr));
@@ -454,7 +466,7 @@ static void cl_on_deliver(struct cmpp_link *cl, const struct cmpp_deliver *d, ui
         snprintf(dlr.stat, sizeof(dlr.stat), "%s", d->report.stat);
         dlr.dest = d->report.dest_terminal_id;
         dlr.link = cl->lk->conf.name;
-        rc = bearer_link_dlr(cl->lk, &dlr);
+        rc = bearer_link_dlr(cl->lk, &dlr, &ack);
     } else {
         struct bearer_mo mo = {
             .orig = d->src_terminal_id,
@@ -466,10 +478,13 @@ static void cl_on_deliver(struct cmpp_link *cl, const struct cmpp_deliver *d, ui
             .dcs = dcs_of_fmt(d->msg_fmt),
             .link = cl->lk->conf.name,
         };
-        rc = bearer_link_mo(cl->lk, &mo);
+        rc = bearer_link_mo(cl->lk, &mo, &ack);
     }
     if (rc < 0 || cl->fd < 0) {
         return; /* not taken: no DELIVER_RESP, the ISMG delivers it again [cmpp.md §5] */
+    }
+    if (rc == BEARER_ACK_LATER) {
+        return; /* the core holds the DELIVER_RESP until the caller's commit (cl_send_ack) */
     }
     if (cl_queue_simple(cl, CMPP_DELIVER_RESP, seq, d->msg_id, CMPP_RES_OK) < 0) {
         cl_drop(cl, "output buffer full");
@@ -620,6 +635,33 @@ static void cl_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- ops ------------------------------------------------------------------------------ */
 
+/* A held DELIVER_RESP, released by the core: Result 0 [cmpp.md §5]. */
+static void cl_send_ack(struct bearer_link *lk, const struct bearer_ack *a)
+{
+    struct cmpp_link *cl = cl_of(lk);
+    uint32_t seq;
+    uint64_t msg_id;
+    if (cl->fd < 0 || a->len != CL_ACK_LEN) {
+        return;
+    }
+    memcpy(&seq, a->data, sizeof(seq));
+    memcpy(&msg_id, a->data + sizeof(seq), sizeof(msg_id));
+    if (wfree(cl) < CL_CTRL_RESERVE) {
+        /*
+         * A release can owe thousands of responses at once: hand what is
+         * queued to the kernel now rather than drop the link for a full
+         * buffer the socket could have taken.
+         */
+        cl_write_cb(cl_loop(cl), &cl->wio, EV_WRITE);
+        if (cl->fd < 0) {
+            return;
+        }
+    }
+    if (cl_queue_simple(cl, CMPP_DELIVER_RESP, seq, msg_id, CMPP_RES_OK) < 0) {
+        cl_drop(cl, "output buffer full");
+    }
+}
+
 static int cl_send(struct bearer_link *lk, const struct bearer_part *p, uint32_t *wire_seq,
                    struct ota_err *err)
 {
@@ -727,4 +769,5 @@ const struct bearer_link_ops bearer_cmpp_ops = {
     .send = cl_send,
     .close = cl_close,
     .free = cl_free,
+    .send_ack = cl_send_ack,
 };

@@ -30,8 +30,11 @@
  * id anyway.
  *
  * DLR and MO (§6-§7): handed to the core; acknowledged to bearerbox only
- * after the core's callback returned 0. A refusal is answered after a short
- * pause with ack_failed_tmp, which makes bearerbox queue it again.
+ * after the core's callback returned 0, or when the core releases the ack it
+ * held for BEARER_ACK_LATER (the ack needs only the sms id and time). A
+ * refusal is answered after a short pause with ack_failed_tmp, which makes
+ * bearerbox queue it again. A held ack the core forgets (discard, drop) is
+ * never sent: bearerbox redelivers what a box left unacknowledged (§7).
  *
  * Nothing survives a dropped connection here: parts without an ack go back to
  * the core's held FIFO (bearer_link_lost) and are sent again with new UUIDs;
@@ -68,6 +71,7 @@
 #define KL_IN_CAP (KBOX_FRAME_HDR_LEN + KBOX_FRAME_MAX_DEFAULT)
 #define KL_TEXT_MAX 64 /* addresses and ids copied out of a received sms */
 #define KL_DEFAULT_BOXC_ID "otagw"
+#define KL_ACK_LEN (KBOX_UUID_LEN + 4) /* held ack: sms id + time (host order) */
 
 /* delivered + failed (handset receipts) + SMSC rejection (bearerbox-made). */
 #define KL_DLR_MASK (KBOX_DLR_SUCCESS | KBOX_DLR_FAIL | KBOX_DLR_SMSC_FAIL)
@@ -352,6 +356,13 @@ static void kl_send_ack(struct kbox_link *kl, enum kbox_ack_status nack, int32_t
     struct kbox_msg m;
     kbox_msg_ack(&m, nack, time, id);
     kl_queue_ctl(kl, &m);
+}
+
+static void kl_ack_encode(struct bearer_ack *a, const uint8_t id[KBOX_UUID_LEN], int32_t time)
+{
+    memcpy(a->data, id, KBOX_UUID_LEN);
+    memcpy(a->data + KBOX_UUID_LEN, &time, sizeof(time));
+    a->len = KL_ACK_LEN;
 }
 
 static void kl_connected(struct kbox_link *kl)
@@ -652,15 +663,17 @@ static void kl_on_dlr(struct kbox_link *kl, const struct kbox_sms *sms)
         bd.err = bd.err * 10 + (errs.p[i] - '0');
     }
     bd.dest = kl_copy_text(dest, sizeof(dest), d.receiver) ? dest : "";
-    int rc = bearer_link_dlr(kl->lk, &bd);
+    struct bearer_ack ack;
+    kl_ack_encode(&ack, d.id, d.time);
+    int rc = bearer_link_dlr(kl->lk, &bd, &ack);
     if (kl->phase == KL_IDLE) {
         return; /* closed from inside the callback */
     }
     if (rc == 0) {
         kl_send_ack(kl, KBOX_ACK_SUCCESS, d.time, d.id);
-    } else {
+    } else if (rc < 0) {
         kl_nack_later(kl, d.id, d.time);
-    }
+    } /* BEARER_ACK_LATER: the core holds the ack (kl_release_ack) */
 }
 
 /* TS 23.038 §4: the DCS an MO had, rebuilt from Kannel's coding and mclass. */
@@ -708,15 +721,17 @@ static void kl_on_mo(struct kbox_link *kl, const struct kbox_sms *sms)
         .dcs = kl_mo_dcs(&mo),
         .link = kl->lk->conf.name,
     };
-    int rc = bearer_link_mo(kl->lk, &bm);
+    struct bearer_ack ack;
+    kl_ack_encode(&ack, mo.id, mo.time);
+    int rc = bearer_link_mo(kl->lk, &bm, &ack);
     if (kl->phase == KL_IDLE) {
         return;
     }
     if (rc == 0) {
         kl_send_ack(kl, KBOX_ACK_SUCCESS, mo.time, mo.id);
-    } else {
+    } else if (rc < 0) {
         kl_nack_later(kl, mo.id, mo.time);
-    }
+    } /* BEARER_ACK_LATER: the core holds the ack (kl_release_ack) */
 }
 
 static void kl_on_admin(struct kbox_link *kl, const struct kbox_admin *a)
@@ -973,9 +988,12 @@ static void kl_close(struct bearer_link *lk)
     }
     /*
      * A box has no goodbye message: smsbox just closes its socket. What is
-     * still queued (acks owed for DLRs and MOs already stored by the caller)
-     * is handed to the kernel first, best effort and without blocking, or
-     * bearerbox keeps those reports as unacknowledged and redelivers them.
+     * still queued (acks owed for DLRs and MOs already stored by the caller,
+     * including released BEARER_ACK_LATER ones) is handed to the kernel
+     * first, best effort and without blocking, or bearerbox keeps those
+     * reports as unacknowledged and redelivers them. Acks the core still
+     * holds are not in this buffer: they were never committed, so they are
+     * not sent.
      */
     if (kl->fd >= 0 && kl->phase != KL_CONNECTING) {
         while (kl->out_off < kl->out_len) {
@@ -990,6 +1008,20 @@ static void kl_close(struct bearer_link *lk)
     if (kl->phase != KL_IDLE) {
         kl_go(kl, KL_IDLE);
     }
+}
+
+/* A held ack released by the core: ack_success for that sms id and time. */
+static void kl_release_ack(struct bearer_link *lk, const struct bearer_ack *a)
+{
+    struct kbox_link *kl = lk->impl;
+    uint8_t id[KBOX_UUID_LEN];
+    int32_t time;
+    if (kl->phase == KL_IDLE || kl->phase == KL_CONNECTING || a->len != KL_ACK_LEN) {
+        return;
+    }
+    memcpy(id, a->data, KBOX_UUID_LEN);
+    memcpy(&time, a->data + KBOX_UUID_LEN, sizeof(time));
+    kl_send_ack(kl, KBOX_ACK_SUCCESS, time, id);
 }
 
 static void kl_free(struct bearer_link *lk)
@@ -1015,4 +1047,5 @@ const struct bearer_link_ops bearer_kbox_ops = {
     .send = kl_send,
     .close = kl_close,
     .free = kl_free,
+    .send_ack = kl_release_ack,
 };

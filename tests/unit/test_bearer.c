@@ -5,7 +5,9 @@
  * per-test policy from an ev_idle watcher (as a peer's I/O would wake the loop). Covers the
  * promises of smpp/bearer.h: order kept through a throttle (issue #4 "Lessons"), one result per
  * part, rate counting every part, back-pressure and the ready callback, hold expiry, priority,
- * resend in order after a link drop, argument checks and message id canonicalisation.
+ * resend in order after a link drop, argument checks and message id canonicalisation, and
+ * deferred acknowledgements (BEARER_ACK_LATER): held until release, forgotten on discard, drop and
+ * shutdown, bounded per link.
  */
 #include "smpp/bearer.h"
 
@@ -21,6 +23,7 @@
 
 #define MAX_WIRE 512
 #define MAX_TOK 256
+#define MAX_ACKS (BEARER_HELD_ACKS_MAX + 64)
 
 enum policy {
     POL_NONE = 0,     /* the test answers by hand */
@@ -63,6 +66,13 @@ struct fx {
     unsigned n_ready;
     uint64_t ready_next, ready_last; /* on_ready submits these tokens when set */
     unsigned n_throttled_states, n_up_states;
+    /* reports and the acks the fake link sent for them */
+    int dlr_rc, mo_rc;
+    unsigned n_dlr, n_mo;
+    bool drop_in_cb;      /* the report callback reports the link lost first */
+    uint32_t drop_on_ack; /* send_ack of this ack id drops the link (0: never) */
+    uint32_t acks_sent[MAX_ACKS];
+    unsigned n_acks_sent;
 };
 
 static struct fx *cur_fx; /* the fixture the fake link kind attaches to (test only) */
@@ -156,6 +166,34 @@ static void fake_free(struct bearer_link *lk)
     lk->impl = NULL;
 }
 
+static void fake_drop(struct fx *f);
+
+/* The fake's acks are a 32-bit report number. */
+static struct bearer_ack fake_ack(uint32_t id)
+{
+    struct bearer_ack a;
+    memset(&a, 0, sizeof(a));
+    memcpy(a.data, &id, sizeof(id));
+    a.len = sizeof(id);
+    return a;
+}
+
+static void fake_send_ack(struct bearer_link *lk, const struct bearer_ack *a)
+{
+    struct fake *fk = lk->impl;
+    struct fx *f = fk->fx;
+    uint32_t id;
+    assert_int_equal(a->len, sizeof(id));
+    memcpy(&id, a->data, sizeof(id));
+    assert_true(lk->state == BEARER_LINK_UP || lk->state == BEARER_LINK_THROTTLED);
+    if (f->drop_on_ack && id == f->drop_on_ack) {
+        fake_drop(f); /* could not queue it: the connection goes, with this ack */
+        return;
+    }
+    assert_true(f->n_acks_sent < MAX_ACKS);
+    f->acks_sent[f->n_acks_sent++] = id;
+}
+
 static const struct bearer_link_ops fake_ops = {
     .kind_name = "fake",
     .init = fake_init,
@@ -163,6 +201,7 @@ static const struct bearer_link_ops fake_ops = {
     .send = fake_send,
     .close = fake_close,
     .free = fake_free,
+    .send_ack = fake_send_ack,
 };
 
 /* The link dropped: unanswered wire entries are dead. */
@@ -187,6 +226,25 @@ static void on_result(void *arg, const struct bearer_submit_result *r)
 }
 
 static struct bearer_msg mk(const char *dest, uint64_t token);
+
+static int fx_dlr(void *arg, const struct bearer_dlr *d)
+{
+    struct fx *f = arg;
+    (void)d;
+    f->n_dlr++;
+    if (f->drop_in_cb) {
+        fake_drop(f);
+    }
+    return f->dlr_rc;
+}
+
+static int fx_mo(void *arg, const struct bearer_mo *m)
+{
+    struct fx *f = arg;
+    (void)m;
+    f->n_mo++;
+    return f->mo_rc;
+}
 
 static void on_ready(void *arg)
 {
@@ -227,8 +285,12 @@ static void fx_start(struct fx *f, unsigned window, double rate, unsigned pause_
     assert_non_null(f->loop);
     f->up_on_connect = true;
     cur_fx = f;
-    struct bearer_cbs cbs = {
-        .submit_result = on_result, .ready = on_ready, .link_state = on_state, .arg = f};
+    struct bearer_cbs cbs = {.submit_result = on_result,
+                             .dlr = fx_dlr,
+                             .mo = fx_mo,
+                             .ready = on_ready,
+                             .link_state = on_state,
+                             .arg = f};
     assert_int_equal(bearer_new(f->loop, &cbs, &f->b, &e), 0);
     struct bearer_link_conf c;
     bearer_link_conf_defaults(&c, BEARER_KIND_CMPP);
@@ -712,7 +774,7 @@ static void test_mo_reassembly(void **state)
         .orig = "8613800000001", .dest = "10658", .ud = p1, .ud_len = sizeof(p1), .udhi = true};
     mo_calls = 0;
     mo_rc = -EIO;
-    assert_int_equal(bearer_link_mo(lk, &m), 0); /* held: ack */
+    assert_int_equal(bearer_link_mo(lk, &m, NULL), 0); /* held: ack */
     assert_int_equal(mo_calls, 0);
     m.ud = p2;
     m.ud_len = sizeof(p2);
@@ -720,7 +782,7 @@ static void test_mo_reassembly(void **state)
      * Refused once complete: part 1 is acknowledged already, so the bearer
      * keeps the whole message (acks part 2) and offers it again later.
      */
-    assert_int_equal(bearer_link_mo(lk, &m), 0);
+    assert_int_equal(bearer_link_mo(lk, &m, NULL), 0);
     assert_int_equal(mo_calls, 1);
     assert_int_equal(mo_len, 3);
     mo_len = 0;
@@ -738,7 +800,7 @@ static void test_mo_reassembly(void **state)
     m.ud_len = sizeof(one);
     m.udhi = false;
     mo_rc = -EIO;
-    assert_int_equal(bearer_link_mo(lk, &m), -EIO);
+    assert_int_equal(bearer_link_mo(lk, &m, NULL), -EIO);
     assert_int_equal(mo_calls, 3);
     mo_rc = 0;
     m.udhi = true;
@@ -746,14 +808,14 @@ static void test_mo_reassembly(void **state)
     m.ud = single;
     m.ud_len = sizeof(single);
     m.udhi = false;
-    assert_int_equal(bearer_link_mo(lk, &m), 0);
+    assert_int_equal(bearer_link_mo(lk, &m, NULL), 0);
     assert_int_equal(mo_calls, 4);
     /* malformed UDH: counted, acked, not delivered */
     uint8_t bad[] = {0x09, 0x00};
     m.ud = bad;
     m.ud_len = sizeof(bad);
     m.udhi = true;
-    assert_int_equal(bearer_link_mo(lk, &m), 0);
+    assert_int_equal(bearer_link_mo(lk, &m, NULL), 0);
     assert_int_equal(mo_calls, 4);
     struct bearer_link_stats st;
     assert_true(bearer_link_stats(b2, 0, NULL, &st));
@@ -762,6 +824,239 @@ static void test_mo_reassembly(void **state)
     assert_int_equal(st.mos_lost, 0);
     bearer_free(b2);
     fx_stop(&f);
+}
+
+/* ---- tests: deferred acknowledgements --------------------------------------------- */
+
+/* One report with a valid CMPP id through the fake link, acked by fake ack id. */
+static int dlr_in(struct fx *f, uint32_t id)
+{
+    struct bearer_dlr d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.msg_id, sizeof(d.msg_id), "%x", id + 1);
+    d.state = BEARER_DLR_DELIVERED;
+    d.final = true;
+    struct bearer_ack a = fake_ack(id);
+    return bearer_link_dlr(f->fk->lk, &d, &a);
+}
+
+static int mo_in(struct fx *f, uint32_t id, const uint8_t *ud, size_t len, bool udhi)
+{
+    struct bearer_mo m = {
+        .orig = "8613800000001", .dest = "10658", .ud = ud, .ud_len = len, .udhi = udhi};
+    struct bearer_ack a = fake_ack(id);
+    return bearer_link_mo(f->fk->lk, &m, &a);
+}
+
+static void assert_acks(const struct fx *f, const uint32_t *want, unsigned n)
+{
+    assert_int_equal(f->n_acks_sent, n);
+    for (unsigned i = 0; i < n; i++) {
+        assert_int_equal(f->acks_sent[i], want[i]);
+    }
+}
+
+/* Held until release, then sent once each, in arrival order; 0 and refusals untouched. */
+static void test_ack_later_release(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, 4, 0, 20);
+    run_until(&f, &f.n_up_states, 1, 1.0);
+    f.dlr_rc = BEARER_ACK_LATER;
+    for (uint32_t id = 1; id <= 3; id++) {
+        assert_int_equal(dlr_in(&f, id), BEARER_ACK_LATER);
+    }
+    assert_int_equal(f.n_dlr, 3);
+    assert_int_equal(bearer_held_acks(f.b), 3);
+    run_until(&f, NULL, 0, 0.05);
+    assert_int_equal(f.n_acks_sent, 0); /* nothing before the caller's commit */
+    f.dlr_rc = 0;
+    assert_int_equal(dlr_in(&f, 4), 0); /* the link acks this one itself */
+    f.dlr_rc = -EIO;
+    assert_int_equal(dlr_in(&f, 5), -EIO);
+    f.dlr_rc = 7; /* any positive answer holds: the safe reading */
+    assert_int_equal(dlr_in(&f, 6), BEARER_ACK_LATER);
+    assert_int_equal(bearer_held_acks(f.b), 4);
+    assert_int_equal(f.n_acks_sent, 0);
+    bearer_release_acks(f.b);
+    const uint32_t want[] = {1, 2, 3, 6};
+    assert_acks(&f, want, 4);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    bearer_release_acks(f.b); /* each ack once */
+    assert_acks(&f, want, 4);
+    /* no ack record: nothing can be held, taken counts as ack now */
+    f.dlr_rc = BEARER_ACK_LATER;
+    struct bearer_dlr d;
+    memset(&d, 0, sizeof(d));
+    snprintf(d.msg_id, sizeof(d.msg_id), "1");
+    assert_int_equal(bearer_link_dlr(f.fk->lk, &d, NULL), 0);
+    /* an id that cannot be matched is acked at once, never offered or held */
+    unsigned calls = f.n_dlr;
+    snprintf(d.msg_id, sizeof(d.msg_id), "xyz");
+    struct bearer_ack a = fake_ack(9);
+    assert_int_equal(bearer_link_dlr(f.fk->lk, &d, &a), 0);
+    assert_int_equal(f.n_dlr, calls);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    bearer_release_acks(NULL);
+    bearer_discard_acks(NULL);
+    assert_int_equal(bearer_held_acks(NULL), 0);
+    assert_int_equal(bearer_acks_refused(f.b), 0);
+    fx_stop(&f);
+}
+
+/* Discard and a link drop forget held acks: never sent, even after a reconnect. */
+static void test_ack_later_discard_and_drop(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, 4, 0, 20);
+    run_until(&f, &f.n_up_states, 1, 1.0);
+    f.dlr_rc = BEARER_ACK_LATER;
+    assert_int_equal(dlr_in(&f, 1), BEARER_ACK_LATER);
+    assert_int_equal(dlr_in(&f, 2), BEARER_ACK_LATER);
+    bearer_discard_acks(f.b);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    bearer_release_acks(f.b);
+    assert_int_equal(f.n_acks_sent, 0);
+    /* the network redelivers: taken again, held again, released this time */
+    assert_int_equal(dlr_in(&f, 1), BEARER_ACK_LATER);
+    bearer_release_acks(f.b);
+    const uint32_t want1[] = {1};
+    assert_acks(&f, want1, 1);
+    /* held on a connection that drops: gone with it */
+    assert_int_equal(dlr_in(&f, 3), BEARER_ACK_LATER);
+    assert_int_equal(dlr_in(&f, 4), BEARER_ACK_LATER);
+    fake_drop(&f);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    run_until(&f, &f.n_up_states, 2, 2.0);
+    assert_int_equal(f.n_up_states, 2);
+    bearer_release_acks(f.b);
+    assert_acks(&f, want1, 1);
+    assert_int_equal(dlr_in(&f, 5), BEARER_ACK_LATER);
+    bearer_release_acks(f.b);
+    const uint32_t want2[] = {1, 5};
+    assert_acks(&f, want2, 2);
+    /* the connection goes inside the callback: its ack is not held */
+    f.drop_in_cb = true;
+    assert_true(dlr_in(&f, 6) < 0);
+    f.drop_in_cb = false;
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    run_until(&f, &f.n_up_states, 3, 2.0);
+    /* a drop while releasing: the rest of that link's acks are not sent */
+    for (uint32_t id = 7; id <= 9; id++) {
+        assert_int_equal(dlr_in(&f, id), BEARER_ACK_LATER);
+    }
+    f.drop_on_ack = 8;
+    bearer_release_acks(f.b);
+    const uint32_t want3[] = {1, 5, 7};
+    assert_acks(&f, want3, 3);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    run_until(&f, &f.n_up_states, 4, 2.0);
+    f.drop_on_ack = 0;
+    assert_int_equal(dlr_in(&f, 10), BEARER_ACK_LATER);
+    bearer_release_acks(f.b); /* memory reused after the detached release */
+    const uint32_t want4[] = {1, 5, 7, 10};
+    assert_acks(&f, want4, 4);
+    fx_stop(&f);
+}
+
+/* Full: refused before the callback (not acked, counted), room again after release. */
+static void test_ack_later_cap(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, 4, 0, 20);
+    run_until(&f, &f.n_up_states, 1, 1.0);
+    f.dlr_rc = BEARER_ACK_LATER;
+    for (uint32_t id = 1; id <= BEARER_HELD_ACKS_MAX; id++) {
+        assert_int_equal(dlr_in(&f, id), BEARER_ACK_LATER);
+    }
+    assert_int_equal(bearer_held_acks(f.b), BEARER_HELD_ACKS_MAX);
+    unsigned calls = f.n_dlr;
+    assert_int_equal(dlr_in(&f, 99999), -ENOBUFS);
+    assert_int_equal(f.n_dlr, calls); /* the user never saw it */
+    uint8_t one[] = {0x07};
+    f.mo_rc = 0;
+    assert_int_equal(mo_in(&f, 99998, one, sizeof(one), false), -ENOBUFS);
+    assert_int_equal(f.n_mo, 0);
+    assert_int_equal(bearer_acks_refused(f.b), 2);
+    struct bearer_link_stats st;
+    assert_true(bearer_link_stats(f.b, 0, NULL, &st));
+    assert_int_equal(st.dlrs, BEARER_HELD_ACKS_MAX);
+    bearer_release_acks(f.b);
+    assert_int_equal(f.n_acks_sent, BEARER_HELD_ACKS_MAX);
+    for (unsigned i = 0; i < BEARER_HELD_ACKS_MAX; i++) {
+        assert_int_equal(f.acks_sent[i], i + 1);
+    }
+    assert_int_equal(dlr_in(&f, 99999), BEARER_ACK_LATER);
+    assert_int_equal(bearer_held_acks(f.b), 1);
+    fx_stop(&f);
+}
+
+/* MO: single and reassembled MO hold their ack; a parked MO answered later is taken. */
+static void test_ack_later_mo(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, 4, 0, 20);
+    run_until(&f, &f.n_up_states, 1, 1.0);
+    f.mo_rc = BEARER_ACK_LATER;
+    uint8_t one[] = {0x07};
+    assert_int_equal(mo_in(&f, 1, one, sizeof(one), false), BEARER_ACK_LATER);
+    assert_int_equal(f.n_mo, 1);
+    uint8_t p1[] = {0x05, 0x00, 0x03, 0x42, 0x02, 0x01, 0xAA};
+    uint8_t p2[] = {0x05, 0x00, 0x03, 0x42, 0x02, 0x02, 0xBB};
+    assert_int_equal(mo_in(&f, 2, p1, sizeof(p1), true), 0); /* kept for reassembly: ack now */
+    assert_int_equal(f.n_mo, 1);
+    assert_int_equal(mo_in(&f, 3, p2, sizeof(p2), true), BEARER_ACK_LATER);
+    assert_int_equal(f.n_mo, 2);
+    assert_int_equal(bearer_held_acks(f.b), 2);
+    bearer_release_acks(f.b);
+    const uint32_t want[] = {1, 3};
+    assert_acks(&f, want, 2);
+    /* refused once complete: parked (the last part acked now), then taken for later */
+    uint8_t q1[] = {0x05, 0x00, 0x03, 0x43, 0x02, 0x01, 0xAA};
+    uint8_t q2[] = {0x05, 0x00, 0x03, 0x43, 0x02, 0x02, 0xBB};
+    f.mo_rc = -EIO;
+    assert_int_equal(mo_in(&f, 4, q1, sizeof(q1), true), 0);
+    assert_int_equal(mo_in(&f, 5, q2, sizeof(q2), true), 0);
+    assert_int_equal(f.n_mo, 3);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    f.mo_rc = BEARER_ACK_LATER;
+    run_until(&f, &f.n_mo, 4, 2.0);
+    assert_int_equal(f.n_mo, 4);
+    run_until(&f, NULL, 0, 0.6);
+    assert_int_equal(f.n_mo, 4); /* taken: not offered again */
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    struct bearer_link_stats st;
+    assert_true(bearer_link_stats(f.b, 0, NULL, &st));
+    assert_int_equal(st.mos_lost, 0);
+    assert_int_equal(st.mos, 3);
+    /* a refused single MO is not held either */
+    f.mo_rc = -EIO;
+    assert_int_equal(mo_in(&f, 6, one, sizeof(one), false), -EIO);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    assert_acks(&f, want, 2);
+    fx_stop(&f);
+}
+
+/* Shutdown forgets held acks (close never sends them) and later answers hold nothing. */
+static void test_ack_later_shutdown(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, 4, 0, 20);
+    run_until(&f, &f.n_up_states, 1, 1.0);
+    f.dlr_rc = BEARER_ACK_LATER;
+    assert_int_equal(dlr_in(&f, 1), BEARER_ACK_LATER);
+    assert_int_equal(dlr_in(&f, 2), BEARER_ACK_LATER);
+    bearer_shutdown(f.b);
+    assert_int_equal(bearer_held_acks(f.b), 0);
+    bearer_release_acks(f.b);
+    assert_int_equal(f.n_acks_sent, 0);
+    fx_stop(&f);
+    assert_int_equal(f.n_acks_sent, 0);
 }
 
 int main(void)
@@ -780,6 +1075,11 @@ int main(void)
         cmocka_unit_test(test_final),
         cmocka_unit_test(test_drop_resends_in_order),
         cmocka_unit_test(test_mo_reassembly),
+        cmocka_unit_test(test_ack_later_release),
+        cmocka_unit_test(test_ack_later_discard_and_drop),
+        cmocka_unit_test(test_ack_later_cap),
+        cmocka_unit_test(test_ack_later_mo),
+        cmocka_unit_test(test_ack_later_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

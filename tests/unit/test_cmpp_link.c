@@ -6,8 +6,10 @@
  * the SUBMIT fields [cmpp.md §4, §7], window 16 over 200 submits, Result 8
  * flow control without loss or reorder [§6], status reports matched by
  * canonical Msg_Id [§5], MO answered only after the callback returned 0,
- * ACTIVE_TEST both ways and a dead peer detected by T/N [§6], and a
- * connection dropped mid-window (reconnect, resend, nothing lost).
+ * ACTIVE_TEST both ways and a dead peer detected by T/N [§6], a
+ * connection dropped mid-window (reconnect, resend, nothing lost), and
+ * DELIVER_RESP held for BEARER_ACK_LATER until bearer_release_acks (never
+ * sent after a discard or a drop: the ISMG's redelivery is taken again).
  */
 #include "smpp/bearer.h"
 
@@ -61,6 +63,9 @@ struct ismg {
     unsigned n_connect, n_connect_ok, n_submit, n_throttled, n_at, n_at_resp, n_term;
     unsigned n_deliver_resp;
     uint64_t deliver_resp_id;
+    uint32_t dr_seq[16]; /* the first DELIVER_RESPs: Sequence_Id, Msg_Id, Result */
+    uint64_t dr_id[16];
+    uint32_t dr_result[16];
     struct pend pend[MAX_PEND];
     unsigned n_pend, max_pend;
     uint64_t next_id;
@@ -213,6 +218,11 @@ static void ismg_on_pdu(struct ismg *s, const uint8_t *p, size_t len)
         ismg_on_submit(s, in);
         break;
     case CMPP_DELIVER_RESP:
+        if (s->n_deliver_resp < 16) {
+            s->dr_seq[s->n_deliver_resp] = in->seq;
+            s->dr_id[s->n_deliver_resp] = in->u.resp.msg_id;
+            s->dr_result[s->n_deliver_resp] = in->u.resp.result;
+        }
         s->n_deliver_resp++;
         s->deliver_resp_id = in->u.resp.msg_id;
         break;
@@ -322,7 +332,7 @@ struct sp {
     unsigned per_tok[MAX_TOK];
     char msg_id[MAX_TOK][BEARER_MSGID_MAX];
     char dlr_id[MAX_TOK][BEARER_MSGID_MAX];
-    int mo_rc;
+    int mo_rc, dlr_rc;
     char last_why[96];
     /* submit driver */
     unsigned next_tok, total, n_dests;
@@ -349,7 +359,7 @@ static int on_dlr(void *arg, const struct bearer_dlr *d)
     assert_int_equal(d->state, BEARER_DLR_DELIVERED);
     assert_true(d->final);
     snprintf(p->dlr_id[p->n_dlr++], BEARER_MSGID_MAX, "%s", d->msg_id);
-    return 0;
+    return p->dlr_rc;
 }
 
 static int on_mo(void *arg, const struct bearer_mo *m)
@@ -709,6 +719,157 @@ static void test_mo_ack_after_callback(void **state)
     sp_stop(&p);
 }
 
+/* The ISMG delivers an MO (report false) or a DELIVRD report for report_of. */
+static void ismg_deliver(struct ismg *s, uint32_t seq, uint64_t msg_id, bool report,
+                         uint64_t report_of)
+{
+    struct cmpp_pdu *o = calloc(1, sizeof(*o));
+    assert_non_null(o);
+    o->ver = s->ver;
+    o->cmd_id = CMPP_DELIVER;
+    o->seq = seq;
+    o->u.deliver.msg_id = msg_id;
+    snprintf(o->u.deliver.dest_id, sizeof(o->u.deliver.dest_id), "10658");
+    snprintf(o->u.deliver.src_terminal_id, sizeof(o->u.deliver.src_terminal_id), "8613800000009");
+    if (report) {
+        o->u.deliver.msg_fmt = CMPP_FMT_ASCII;
+        o->u.deliver.registered_delivery = 1;
+        o->u.deliver.report.msg_id = report_of;
+        snprintf(o->u.deliver.report.stat, sizeof(o->u.deliver.report.stat), "DELIVRD");
+        snprintf(o->u.deliver.report.submit_time, sizeof(o->u.deliver.report.submit_time),
+                 "2611251200");
+        snprintf(o->u.deliver.report.done_time, sizeof(o->u.deliver.report.done_time),
+                 "2611251201");
+        snprintf(o->u.deliver.report.dest_terminal_id, sizeof(o->u.deliver.report.dest_terminal_id),
+                 "8613800000009");
+    } else {
+        o->u.deliver.msg_fmt = CMPP_FMT_BINARY;
+        o->u.deliver.tp_pid = 0x7f;
+        o->u.deliver.msg_len = 3;
+        memcpy(o->u.deliver.msg_content, "\x01\x02\x03", 3);
+    }
+    ismg_write(s, o);
+    free(o);
+}
+
+/*
+ * BEARER_ACK_LATER: no DELIVER_RESP until bearer_release_acks, then exactly
+ * one per report (Result 0, its Sequence_Id and Msg_Id, arrival order); none
+ * after a discard or a drop, and the ISMG's redelivery reaches the callback.
+ */
+static void test_deliver_ack_later(void **state)
+{
+    (void)state;
+    struct sp p;
+    sp_start(&p, CMPP_V30, SECRET);
+    run_until(&p, &p.n_up, 1, 3.0);
+    p.mo_rc = BEARER_ACK_LATER;
+    p.dlr_rc = BEARER_ACK_LATER;
+    ismg_deliver(&p.ismg, 801, 0x1111000000000001ull, false, 0);
+    ismg_deliver(&p.ismg, 802, 0x1111000000000002ull, true, 0x2222000000000002ull);
+    run_until(&p, &p.n_dlr, 1, 2.0);
+    run_until(&p, NULL, 0, 0.1);
+    assert_int_equal(p.n_mo, 1);
+    assert_int_equal(p.n_dlr, 1);
+    assert_string_equal(p.dlr_id[0], "2222000000000002");
+    assert_int_equal(bearer_held_acks(p.b), 2);
+    assert_int_equal(p.ismg.n_deliver_resp, 0);
+    bearer_release_acks(p.b);
+    assert_int_equal(bearer_held_acks(p.b), 0);
+    run_until(&p, &p.ismg.n_deliver_resp, 2, 2.0);
+    run_until(&p, NULL, 0, 0.1);
+    assert_int_equal(p.ismg.n_deliver_resp, 2);
+    assert_int_equal(p.ismg.dr_seq[0], 801);
+    assert_true(p.ismg.dr_id[0] == 0x1111000000000001ull);
+    assert_int_equal(p.ismg.dr_result[0], CMPP_RES_OK);
+    assert_int_equal(p.ismg.dr_seq[1], 802);
+    assert_true(p.ismg.dr_id[1] == 0x1111000000000002ull);
+    assert_int_equal(p.ismg.dr_result[1], CMPP_RES_OK);
+    bearer_release_acks(p.b);
+    run_until(&p, NULL, 0, 0.05);
+    assert_int_equal(p.ismg.n_deliver_resp, 2); /* once each */
+
+    /* discarded (the caller's commit failed): never answered, redelivery taken again */
+    ismg_deliver(&p.ismg, 803, 0x1111000000000003ull, false, 0);
+    run_until(&p, &p.n_mo, 2, 2.0);
+    assert_int_equal(bearer_held_acks(p.b), 1);
+    bearer_discard_acks(p.b);
+    bearer_release_acks(p.b);
+    run_until(&p, NULL, 0, 0.1);
+    assert_int_equal(p.ismg.n_deliver_resp, 2);
+    ismg_deliver(&p.ismg, 803, 0x1111000000000003ull, false, 0);
+    run_until(&p, &p.n_mo, 3, 2.0);
+    assert_int_equal(p.n_mo, 3);
+    bearer_release_acks(p.b);
+    run_until(&p, &p.ismg.n_deliver_resp, 3, 2.0);
+    assert_int_equal(p.ismg.n_deliver_resp, 3);
+    assert_int_equal(p.ismg.dr_seq[2], 803);
+
+    /* held when the connection drops: forgotten, the ISMG delivers it again */
+    ismg_deliver(&p.ismg, 804, 0x1111000000000004ull, false, 0);
+    run_until(&p, &p.n_mo, 4, 2.0);
+    assert_int_equal(bearer_held_acks(p.b), 1);
+    ismg_close(&p.ismg);
+    run_until(&p, &p.n_down, 1, 2.0);
+    assert_int_equal(p.n_down, 1);
+    assert_int_equal(bearer_held_acks(p.b), 0);
+    run_until(&p, &p.n_up, 2, 3.0);
+    assert_int_equal(p.n_up, 2);
+    bearer_release_acks(p.b);
+    run_until(&p, NULL, 0, 0.1);
+    assert_int_equal(p.ismg.n_deliver_resp, 3);
+    p.mo_rc = 0;
+    ismg_deliver(&p.ismg, 804, 0x1111000000000004ull, false, 0);
+    run_until(&p, &p.ismg.n_deliver_resp, 4, 2.0);
+    assert_int_equal(p.n_mo, 5);
+    assert_int_equal(p.ismg.n_deliver_resp, 4);
+    assert_int_equal(p.ismg.dr_seq[3], 804);
+    assert_int_equal(bearer_acks_refused(p.b), 0);
+
+    /* shutdown with an ack held: TERMINATE goes, the DELIVER_RESP does not */
+    p.mo_rc = BEARER_ACK_LATER;
+    ismg_deliver(&p.ismg, 805, 0x1111000000000005ull, false, 0);
+    run_until(&p, &p.n_mo, 6, 2.0);
+    assert_int_equal(bearer_held_acks(p.b), 1);
+    bearer_shutdown(p.b);
+    assert_int_equal(bearer_held_acks(p.b), 0);
+    run_until(&p, &p.ismg.n_term, 1, 1.0);
+    assert_int_equal(p.ismg.n_term, 1);
+    assert_int_equal(p.ismg.n_deliver_resp, 4);
+    sp_stop(&p);
+}
+
+/*
+ * A release larger than the link's output buffer (3000 DELIVER_RESPs of 24
+ * octets > 64 KiB): handed to the socket on the way, none lost, link kept.
+ */
+static void test_release_many_acks(void **state)
+{
+    (void)state;
+    struct sp p;
+    sp_start(&p, CMPP_V30, SECRET);
+    run_until(&p, &p.n_up, 1, 3.0);
+    p.mo_rc = BEARER_ACK_LATER;
+    const unsigned n = 3000;
+    for (unsigned i = 0; i < n; i += 100) {
+        for (unsigned k = i; k < i + 100; k++) {
+            ismg_deliver(&p.ismg, 10000 + k, 0x3000000000000000ull + k, false, 0);
+        }
+        run_until(&p, &p.n_mo, i + 100, 2.0);
+    }
+    assert_int_equal(p.n_mo, n);
+    assert_int_equal(bearer_held_acks(p.b), n);
+    assert_int_equal(p.ismg.n_deliver_resp, 0);
+    bearer_release_acks(p.b);
+    run_until(&p, &p.ismg.n_deliver_resp, n, 4.0);
+    assert_int_equal(p.ismg.n_deliver_resp, n);
+    assert_int_equal(p.ismg.dr_seq[0], 10000);
+    assert_int_equal(p.ismg.dr_seq[15], 10015);
+    assert_true(p.ismg.deliver_resp_id == 0x3000000000000000ull + n - 1);
+    assert_int_equal(p.n_down, 0);
+    sp_stop(&p);
+}
+
 /* ACTIVE_TEST both ways; an ISMG that stops answering is dropped after N tries. */
 static void test_heartbeat(void **state)
 {
@@ -748,11 +909,12 @@ static void test_heartbeat(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wrong_secret),   cmocka_unit_test(test_bad_conf),
-        cmocka_unit_test(test_window_dlr_v30), cmocka_unit_test(test_window_dlr_v20),
-        cmocka_unit_test(test_flow_control),   cmocka_unit_test(test_drop_mid_window),
-        cmocka_unit_test(test_resp_timeout),   cmocka_unit_test(test_mo_ack_after_callback),
-        cmocka_unit_test(test_heartbeat),
+        cmocka_unit_test(test_wrong_secret),      cmocka_unit_test(test_bad_conf),
+        cmocka_unit_test(test_window_dlr_v30),    cmocka_unit_test(test_window_dlr_v20),
+        cmocka_unit_test(test_flow_control),      cmocka_unit_test(test_drop_mid_window),
+        cmocka_unit_test(test_resp_timeout),      cmocka_unit_test(test_mo_ack_after_callback),
+        cmocka_unit_test(test_heartbeat),         cmocka_unit_test(test_deliver_ack_later),
+        cmocka_unit_test(test_release_many_acks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

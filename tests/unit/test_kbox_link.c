@@ -7,7 +7,9 @@
  * status, DLRs matched by token, MO and DLR acknowledged only after the
  * callback returned 0 (a refusal becomes ack_failed_tmp), bearerbox shutdown,
  * a disconnect mid-flight (unacked parts resent once, acked ones never), an
- * ack timeout and heartbeats.
+ * ack timeout and heartbeats, and acks held for BEARER_ACK_LATER: sent at
+ * bearer_release_acks only, never after a discard, a drop or at shutdown
+ * (bearerbox's redelivery reaches the callback again).
  */
 #include "smpp/bearer_int.h"
 
@@ -686,6 +688,116 @@ static void test_mo(void **state)
     ctx_stop(&c);
 }
 
+static void fb_send_mo(struct fb *f, uint8_t id0, int32_t time)
+{
+    static const uint8_t data[] = {0x01, 0x02, 0x03};
+    struct kbox_msg m;
+    kbox_msg_init(&m, KBOX_MSG_SMS);
+    m.sms.sms_type = KBOX_SMS_MO;
+    m.sms.sender = KBOX_STR_LIT("8613800000031");
+    m.sms.receiver = KBOX_STR_LIT("10086");
+    m.sms.msgdata = (struct kbox_str){data, sizeof(data)};
+    m.sms.coding = KBOX_DC_8BIT;
+    m.sms.time = time;
+    memset(m.sms.id, id0, KBOX_UUID_LEN);
+    kbox_uuid_make_v4(m.sms.id);
+    fb_send(f, &m);
+}
+
+/* Acks the fake bearerbox got for the sms whose id was made from id0. */
+static int acks_for(const struct ctx *c, uint8_t id0)
+{
+    int n = 0;
+    for (int i = 0; i < c->fb.n_ack; i++) {
+        n += c->fb.ack[i].id[1] == id0;
+    }
+    return n;
+}
+
+static void test_ack_later(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_start(&c, NULL);
+    c.cb_rc = BEARER_ACK_LATER;
+    fb_send_dlr(&c.fb, "801", "ab31", KBOX_DLR_SUCCESS, "id:ab31 stat:DELIVRD err:000", 0x31);
+    fb_send_mo(&c.fb, 0x32, 1700000002);
+    assert_true(run_until(&c, &c.n_mo, 1, 5));
+    assert_true(run_until(&c, &c.n_dlr, 1, 5));
+    run_for(&c, 0.2);
+    assert_int_equal(c.fb.n_ack, 0); /* not before the caller's commit */
+    assert_int_equal(bearer_held_acks(c.b), 2);
+    bearer_release_acks(c.b);
+    assert_int_equal(bearer_held_acks(c.b), 0);
+    assert_true(run_until(&c, &c.fb.n_ack, 2, 5));
+    run_for(&c, 0.1);
+    assert_int_equal(c.fb.n_ack, 2); /* exactly one each, in arrival order */
+    assert_int_equal(c.fb.ack[0].nack, KBOX_ACK_SUCCESS);
+    assert_int_equal(c.fb.ack[0].id[1], 0x31);
+    assert_int_equal(c.fb.ack[0].time, 1700000000);
+    assert_int_equal(c.fb.ack[1].nack, KBOX_ACK_SUCCESS);
+    assert_int_equal(c.fb.ack[1].id[1], 0x32);
+    assert_int_equal(c.fb.ack[1].time, 1700000002);
+    bearer_release_acks(c.b);
+    run_for(&c, 0.1);
+    assert_int_equal(c.fb.n_ack, 2);
+
+    /* discarded: no ack of any kind (no ack_failed_tmp either); the redelivery is taken */
+    fb_send_dlr(&c.fb, "802", "ab33", KBOX_DLR_SUCCESS, "id:ab33 stat:DELIVRD err:000", 0x33);
+    assert_true(run_until(&c, &c.n_dlr, 2, 5));
+    bearer_discard_acks(c.b);
+    bearer_release_acks(c.b);
+    run_for(&c, 1.3); /* past the refusal pause */
+    assert_int_equal(c.fb.n_ack, 2);
+    fb_send_dlr(&c.fb, "802", "ab33", KBOX_DLR_SUCCESS, "id:ab33 stat:DELIVRD err:000", 0x33);
+    assert_true(run_until(&c, &c.n_dlr, 3, 5));
+    assert_int_equal(c.dlr[2].token, 802);
+    bearer_release_acks(c.b);
+    assert_true(run_until(&c, &c.fb.n_ack, 3, 5));
+    assert_int_equal(acks_for(&c, 0x33), 1);
+    assert_int_equal(c.fb.ack[2].nack, KBOX_ACK_SUCCESS);
+
+    /* held when the connection drops: forgotten, bearerbox delivers it again */
+    fb_send_mo(&c.fb, 0x34, 1700000004);
+    assert_true(run_until(&c, &c.n_mo, 2, 5));
+    assert_int_equal(bearer_held_acks(c.b), 1);
+    fb_close_conn(&c.fb);
+    assert_true(run_until(&c, &c.n_down, 1, 5));
+    assert_int_equal(bearer_held_acks(c.b), 0);
+    assert_true(run_until(&c, &c.fb.n_identify, 2, 5));
+    bearer_release_acks(c.b);
+    run_for(&c, 0.2);
+    assert_int_equal(c.fb.n_ack, 3);
+    c.cb_rc = 0;
+    fb_send_mo(&c.fb, 0x34, 1700000004);
+    assert_true(run_until(&c, &c.n_mo, 3, 5));
+    assert_true(run_until(&c, &c.fb.n_ack, 4, 5));
+    assert_int_equal(acks_for(&c, 0x34), 1);
+
+    /*
+     * Shutdown: the close flushes queued acks (0x37, taken with 0) but not
+     * the held ones (0x35, 0x36: never committed).
+     */
+    c.cb_rc = BEARER_ACK_LATER;
+    fb_send_dlr(&c.fb, "803", "ab35", KBOX_DLR_SUCCESS, "id:ab35 stat:DELIVRD err:000", 0x35);
+    fb_send_mo(&c.fb, 0x36, 1700000006);
+    assert_true(run_until(&c, &c.n_mo, 4, 5));
+    assert_true(run_until(&c, &c.n_dlr, 4, 5));
+    c.cb_rc = 0;
+    fb_send_mo(&c.fb, 0x37, 1700000007);
+    assert_true(run_until(&c, &c.n_mo, 5, 5));
+    assert_int_equal(bearer_held_acks(c.b), 2);
+    bearer_shutdown(c.b);
+    assert_int_equal(bearer_held_acks(c.b), 0);
+    run_for(&c, 0.2);
+    assert_int_equal(acks_for(&c, 0x37), 1);
+    assert_int_equal(acks_for(&c, 0x35), 0);
+    assert_int_equal(acks_for(&c, 0x36), 0);
+    assert_int_equal(c.fb.n_ack, 5);
+    assert_int_equal(bearer_acks_refused(c.b), 0);
+    ctx_stop(&c);
+}
+
 static void test_reconnect_no_loss_no_dup(void **state)
 {
     (void)state;
@@ -848,6 +960,7 @@ int main(void)
         cmocka_unit_test(test_bearerbox_shutdown),
         cmocka_unit_test(test_ack_timeout_and_heartbeat),
         cmocka_unit_test(test_connect_refused_retries),
+        cmocka_unit_test(test_ack_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
