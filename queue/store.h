@@ -23,7 +23,13 @@
  * -EBUSY, SQLITE_FULL -> -ENOSPC, SQLITE_CONSTRAINT -> -EEXIST,
  * SQLITE_NOMEM -> -ENOMEM, anything else -> -EIO) with SQLite's message and
  * the operation in err->msg. A failed store_commit() rolls the whole batch
- * back: the store is as it was at the previous commit.
+ * back: the store is as it was at the previous commit. err->code: -EEXIST
+ * OTA_ERR_DUPLICATE, -ENOENT OTA_ERR_MISSING, -ENOSPC/-ENOMEM OTA_ERR_LIMIT,
+ * -EBUSY/-EIO OTA_ERR_STATE; bad arguments -EINVAL with OTA_ERR_ARG (text,
+ * ids, NULL) or OTA_ERR_VALUE (enum out of range).
+ *
+ * Walkers (store_tasks_open, store_events, ...) may call other store
+ * functions from their callback, but not the same walker again.
  *
  * Times are ms since the epoch (int64). Text fields are NUL-terminated; the
  * fixed arrays below are the limits the API enforces (-EINVAL beyond).
@@ -55,7 +61,11 @@ struct store_opts {
     int busy_ms;      /* busy timeout; 0 = 5000 */
 };
 
-/* 0, -EINVAL (bad opts, not an otagw store, newer schema), -EIO, -ENOMEM. */
+/*
+ * 0, -EINVAL (bad opts; not an otagw store: OTA_ERR_VALUE; newer schema:
+ * OTA_ERR_VERSION), -EBUSY (another writer held the lock past busy_ms while
+ * migrating), -EIO, -ENOMEM. A refused file is left as it was.
+ */
 int store_open(const struct store_opts *o, struct store **out, struct ota_err *err) OTA_MUST_CHECK;
 
 /* Rolls back anything not committed, then closes. NULL is fine. */
@@ -64,7 +74,15 @@ void store_close(struct store *s);
 /* The schema version of the open database (STORE_SCHEMA_VERSION after open). */
 int store_schema_version(struct store *s);
 
-/* Commit the open batch (no-op, 0, when none). On failure the batch is rolled back. */
+/*
+ * Commit the open batch (no-op, 0, when none). On failure the batch is rolled back.
+ *
+ * A staged write that fails with -EBUSY, -ENOSPC, -ENOMEM or -EIO (SQLite could
+ * not write) rolls the whole batch back too, as a failed commit does:
+ * store_staged() is then 0 and the store is as of the previous commit. A write
+ * refused for its input (-EINVAL, -EEXIST, -ENOENT, -ERANGE) changes nothing
+ * and leaves the batch as it was.
+ */
 int store_commit(struct store *s, struct ota_err *err) OTA_MUST_CHECK;
 
 /* Roll the open batch back (no-op when none). */
@@ -75,6 +93,13 @@ size_t store_staged(const struct store *s);
 
 /* Commits done and their total time, for benchmarks and metrics. */
 void store_commit_stats(const struct store *s, uint64_t *commits, double *total_s);
+
+/*
+ * Tests only: run sql (one or more statements) on the store's connection,
+ * e.g. "PRAGMA max_page_count = 20" to provoke SQLITE_FULL or an UPDATE to
+ * set up a state. 0 or the mapped negative errno. Not for production code.
+ */
+int store_test_exec(struct store *s, const char *sql) OTA_MUST_CHECK;
 
 /* ---- SEs ------------------------------------------------------------------------------ */
 
@@ -88,7 +113,9 @@ struct store_se {
 /*
  * Register an SE (staged). seid 1..64 printable ASCII, msisdn 0..21 digits,
  * batch 0..32 printable. *id gets the new row id. -EEXIST when the SEID is
- * registered already (*id then holds its row id), -EINVAL.
+ * registered already (*id then holds its row id; nothing is staged), -EINVAL.
+ * A write refused this way (or with -ENOENT / -ERANGE) as the first write of
+ * a batch releases the write lock again: store_staged() stays 0.
  */
 int store_se_put(struct store *s, const char *seid, const char *msisdn, const char *batch,
                  int64_t *id, struct ota_err *err) OTA_MUST_CHECK;
@@ -131,7 +158,8 @@ int store_se_scan(struct store *s, const struct store_se_filter *f, const char *
  * Reserve the next SCP80 counter of (se, kvn) (staged): the stored value
  * plus one (the first is 1), written back in the batch. The engine commits
  * before the packet leaves, so no counter is ever used twice. -ERANGE
- * (OTA_ERR_COUNTER) at 2^40 - 1.
+ * (OTA_ERR_COUNTER) at 2^40 - 1: 0xFFFFFFFFFF is still handed out, the
+ * call after it fails. Counters are not tied to a registered SE (se > 0).
  */
 int store_cntr_next(struct store *s, int64_t se, uint8_t kvn, uint64_t *cntr,
                     struct ota_err *err) OTA_MUST_CHECK;
@@ -225,7 +253,10 @@ enum store_dlr {
 
 /*
  * Record part (1-based) of the task's current attempt with the message id
- * the network gave it (staged; replaces the row of an earlier attempt).
+ * the network gave it (staged; replaces the row of an earlier attempt, and
+ * resets its report state to NONE). msg_id 1..STORE_MSGID_MAX-1 printable.
+ * Rows of parts beyond the current attempt's n_parts (an earlier attempt
+ * had more parts) stay: store_parts_of callers skip part > n_parts.
  */
 int store_part_put(struct store *s, int64_t task, uint8_t part, const char *msg_id,
                    struct ota_err *err) OTA_MUST_CHECK;
@@ -234,7 +265,11 @@ int store_part_put(struct store *s, int64_t task, uint8_t part, const char *msg_
 int store_part_dlr(struct store *s, int64_t task, uint8_t part, enum store_dlr dlr,
                    struct ota_err *err) OTA_MUST_CHECK;
 
-/* Which task/part a message id belongs to (also for late reports of final tasks). -ENOENT. */
+/*
+ * Which task/part a message id belongs to (also for late reports of final
+ * tasks); the newest task when an id was reused by the network. dlr may be
+ * NULL. -ENOENT.
+ */
 int store_part_find(struct store *s, const char *msg_id, int64_t *task, uint8_t *part,
                     enum store_dlr *dlr, struct ota_err *err) OTA_MUST_CHECK;
 
