@@ -164,7 +164,12 @@ void eng_set_bearer(struct eng *e, const struct eng_bearer_ops *ops);
 void eng_bearer_cbs(struct eng *e, struct bearer_cbs *cbs);
 void eng_use_bearer(struct eng *e, struct bearer *b);
 
-/* Bearer callbacks (what eng_bearer_cbs installs). dlr/mo return BEARER_ACK_LATER or 0. */
+/*
+ * Bearer callbacks (what eng_bearer_cbs installs). dlr/mo return
+ * BEARER_ACK_LATER when they staged something (acked after the commit), 0
+ * when nothing needed storing (intermediate DLR), or a negative errno when
+ * the report was not taken (engine stopped, out of memory: redelivered).
+ */
 void eng_on_submit_result(struct eng *e, const struct bearer_submit_result *r);
 int eng_on_dlr(struct eng *e, const struct bearer_dlr *d);
 int eng_on_mo(struct eng *e, const struct bearer_mo *m);
@@ -271,7 +276,9 @@ int eng_se_tasks(struct eng *e, const char *seid, int64_t *active, int64_t *queu
  * the push serial. On success the task is the caller's to run (SCP02
  * session): *task gets its id and the session timer starts. -ENOENT
  * (unknown serial or SE mismatch), -EALREADY (serial used), -ETIMEDOUT
- * (the task is no longer waiting). One use only.
+ * (the task is no longer waiting). One use only. Serials of ended
+ * attempts are remembered in memory only (the last 65536): after a restart
+ * such a serial gives -ENOENT.
  */
 int eng_pull(struct eng *e, const char *seid, const uint8_t serial[16], int64_t *task,
              struct ota_err *err) OTA_MUST_CHECK;
