@@ -312,6 +312,41 @@ wipe:
     return 0;
 }
 
+struct old_parts {
+    uint8_t part[256];
+    unsigned n;
+};
+
+static int old_part_cb(void *arg, uint8_t part, const char *msg_id, enum store_dlr dlr)
+{
+    struct old_parts *o = arg;
+    if (msg_id && msg_id[0] && dlr != STORE_DLR_FAILED && o->n < sizeof(o->part)) {
+        o->part[o->n++] = part;
+    }
+    return 0;
+}
+
+/*
+ * A new attempt of a task that went before: mark the part rows an earlier
+ * attempt left failed, in the batch of the dispatch. A restart then tells
+ * the current attempt's accepted parts (store_part_put resets the mark)
+ * from older ones, and retries an attempt nothing of which was accepted
+ * without counting it. Late DLRs still find the old message ids (late).
+ */
+static int retire_old_parts(struct eng *e, int64_t task)
+{
+    struct old_parts o = {.n = 0};
+    struct ota_err err;
+    int rc = store_parts_of(e->st, task, old_part_cb, &o, &err);
+    for (unsigned i = 0; rc == 0 && i < o.n; i++) {
+        rc = store_part_dlr(e->st, task, o.part[i], STORE_DLR_FAILED, &err);
+    }
+    if (rc < 0) {
+        eng_stop(e, rc, &err);
+    }
+    return rc;
+}
+
 /* Finish a task that could not be built (its SE was marked busy by sched_next). */
 static void dispatch_fail(struct eng *e, const struct store_task *row, enum task_reason r,
                           const char *text)
@@ -388,6 +423,12 @@ static void dispatch_one(struct eng *e, const struct sched_item *it)
         store_task_fini(&row);
         return;
     }
+    if (row.attempts > 0 && retire_old_parts(e, row.id) < 0) {
+        sched_release(e->sc, it->se, it->task);
+        eng_atask_free(a);
+        store_task_fini(&row);
+        return;
+    }
     row.attempts = a->attempts;
     row.cntr = a->cntr;
     row.kvn = a->kvn;
@@ -399,6 +440,17 @@ static void dispatch_one(struct eng *e, const struct sched_item *it)
     struct eng_tr tr = {.id = row.id, .se = row.se, .job = row.job, .step = row.step, .row = &row};
     rc = eng_transition(e, &tr, TASK_DISPATCHED, TASK_R_NONE,
                         row.channel == TASK_CH_PUSH ? "push" : "scp80");
+    if (rc == 0) {
+        /* kept for the final hook's view (the row's strings, taken over) */
+        if (!row.params || strlen(row.params) <= ENG_PARAMS_KEEP) {
+            a->params = row.params;
+            row.params = NULL;
+            a->params_known = true;
+        }
+        a->result = row.result;
+        row.result = NULL;
+        a->result_known = true;
+    }
     store_task_fini(&row);
     if (rc < 0) {
         sched_release(e->sc, it->se, it->task);

@@ -97,7 +97,28 @@ struct eng_atask {
     int64_t wait_until_ms;
     ev_timer timer;
     struct eng *e;
+    /*
+     * The stored params and result, when known (the final hook's view is
+     * then built without reading the store): params up to ENG_PARAMS_KEEP
+     * octets kept from the dispatch's read, the result followed through
+     * every write. Not known after a restart (read from the store then).
+     */
+    char *params, *result; /* owned; NULL = none stored */
+    bool params_known, result_known;
+    /*
+     * Row not written yet (an active -> active transition of this batch):
+     * written once, just before the commit or before a read of task rows,
+     * so several transitions of one task in a batch cost one row write.
+     * reason / reason_text / updated_ms are those of that transition.
+     */
+    bool dirty;
+    struct eng_atask *dirty_prev, *dirty_next;
+    enum task_reason reason;
+    char reason_text[STORE_REASON_TEXT_MAX];
+    int64_t updated_ms;
 };
+
+#define ENG_PARAMS_KEEP 512
 
 /* ---- jobs ------------------------------------------------------------------------------ */
 
@@ -132,6 +153,26 @@ struct eng_vec_accept {
 
 struct eng_vec_id {
     int64_t *v;
+    size_t n, cap;
+};
+
+/* A final task's view taken from memory at its transition (pointers into the record). */
+struct eng_finrec {
+    struct eng_task_view v;
+    char seid[STORE_SEID_MAX + 1];
+    char msisdn[STORE_MSISDN_MAX + 1];
+    char reason_text[STORE_REASON_TEXT_MAX];
+    char *params, *result; /* owned */
+};
+
+/* A final hook to call: from rec, or (rec NULL) from the store's row. */
+struct eng_fin {
+    int64_t id;
+    struct eng_finrec *rec;
+};
+
+struct eng_vec_fin {
+    struct eng_fin *v;
     size_t n, cap;
 };
 
@@ -172,16 +213,22 @@ struct eng {
     /* send queue: staged (not committed yet) and committed */
     struct eng_atask *staged_head, *staged_tail;
     struct eng_atask *send_head, *send_tail;
-    size_t waiting_parts; /* parts in both lists not yet handed */
-    bool bearer_full;     /* ops.submit said -EAGAIN; eng_on_ready resumes */
+    struct eng_atask *dirty_head; /* active tasks whose row is not written yet */
+    size_t waiting_parts;         /* parts in both lists not yet handed */
+    bool bearer_full;             /* ops.submit said -EAGAIN; eng_on_ready resumes */
 
     /* post-commit actions: pending (this batch) and ready (committed) */
     struct eng_vec_accept acc_pending, acc_ready;
-    struct eng_vec_id fin_pending, fin_ready;
+    struct eng_vec_fin fin_pending, fin_ready;
     bool acks_pending, acks_ready;
 
     ev_prepare prep;
     ev_timer wake;
+    /* commit coalescing: fires when commit_interval_ms after the last commit has passed */
+    ev_timer ctimer;
+    double last_commit_t; /* ev_time() when the last commit began */
+    bool commit_due;      /* ctimer fired: the next turn commits whatever the clock says */
+    unsigned acks_held;   /* reports in the open batch whose network ack the bearer holds */
     ev_idle kick;
     bool in_turn;
 
@@ -209,11 +256,13 @@ struct eng_tr {
     enum task_state from;
     struct eng_atask *a;
     struct store_task *row; /* full row to write (dispatch), or NULL */
+    const char *result;     /* active task: result JSON to store with the row, NULL = keep */
 };
 
 /*
  * The one function that changes a task's state: checks the table (illegal:
- * logged, counted, -EPERM, nothing changes), stages the store write and the
+ * logged, counted, -EPERM, nothing changes), stages the store write (an
+ * active task staying active: marked dirty, written by eng_dirty_flush) and the
  * history event, keeps the scheduler in step (SE released when leaving an
  * active state; requeued with back-off when going back to queued), frees
  * the active record when it leaves the active states, queues the final hook
@@ -223,6 +272,8 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
                    const char *text);
 /* Build the store row of an active task (params/result NULL). */
 void eng_atask_row(const struct eng_atask *a, struct store_task *row);
+/* Write the rows of the active tasks changed in this batch (before a commit, before reads). */
+int eng_dirty_flush(struct eng *e);
 /* Stage the row of an active task (no state change: timers, result). */
 int eng_atask_save(struct eng *e, struct eng_atask *a, const char *result);
 /* Arm the task's wait timer for kind, now + s seconds (0 kind = deadline only). */

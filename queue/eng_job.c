@@ -585,7 +585,11 @@ int eng_job_progress(struct eng *e, int64_t job, struct eng_job_progress *out, s
         return job_stopped(e, err);
     }
     struct store_job j;
-    int rc = store_job_get(e->st, job, &j, err);
+    int rc = eng_dirty_flush(e); /* the counts come from the task rows */
+    if (rc < 0) {
+        return job_stopped(e, err);
+    }
+    rc = store_job_get(e->st, job, &j, err);
     if (rc < 0) {
         return rc;
     }

@@ -30,6 +30,7 @@
 static int acks_later(struct eng *e)
 {
     e->acks_pending = true;
+    e->acks_held++;
     return BEARER_ACK_LATER;
 }
 
@@ -391,11 +392,7 @@ static void por_apply(struct eng *e, struct eng_atask *a, const struct ota_scp80
             return;
         }
     }
-    if (result && eng_atask_save(e, a, result) < 0) {
-        free(result);
-        return;
-    }
-    free(result);
+    /* the result is stored with the final transition below: one row write, not two */
     enum task_reason r;
     if (por->status == OTA_SCP80_ST_OK) {
         if (!verified) {
@@ -405,12 +402,16 @@ static void por_apply(struct eng *e, struct eng_atask *a, const struct ota_scp80
             struct eng_task_view v;
             struct store_task row;
             struct ota_err err;
-            bool have_row = store_task_get(e->st, a->id, &row, &err) == 0;
+            bool have_row =
+                eng_dirty_flush(e) == 0 && store_task_get(e->st, a->id, &row, &err) == 0;
             task_view_active(a, &v);
             if (have_row) {
                 v.params = row.params ? row.params : "{}";
                 v.result = row.result;
                 v.updated_ms = row.updated_ms;
+            }
+            if (result) {
+                v.result = result; /* what the task's row will hold */
             }
             r = e->hooks.por_result(e->hooks.arg, &v, por->status, por->data, por->data_len);
             if (have_row) {
@@ -434,11 +435,13 @@ static void por_apply(struct eng *e, struct eng_atask *a, const struct ota_scp80
         snprintf(text, sizeof(text), "PoR status %02x %s", por->status,
                  ota_scp80_por_status_name(por->status));
     }
+    tr.result = result;
     if (r == TASK_R_NONE) {
         eng_transition(e, &tr, TASK_DONE, TASK_R_NONE, "PoR ok");
     } else {
         eng_transition(e, &tr, TASK_FAILED, r, text);
     }
+    free(result);
 }
 
 enum por_class {
@@ -739,12 +742,9 @@ int eng_task_complete(struct eng *e, int64_t task, enum task_reason reason, cons
         if (!ok) {
             return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "result: not JSON");
         }
-        int rc = eng_atask_save(e, a, result);
-        if (rc < 0) {
-            return ota_fail(err, rc, OTA_ERR_STATE, "store failed");
-        }
     }
-    struct eng_tr tr = {.a = a};
+    /* the result goes into the row with the transition */
+    struct eng_tr tr = {.a = a, .result = result};
     int rc = reason == TASK_R_NONE
                  ? eng_transition(e, &tr, TASK_DONE, TASK_R_NONE, "wallet session done")
                  : eng_transition(e, &tr, TASK_FAILED, reason, "wallet session failed");

@@ -7,7 +7,8 @@
  *
  * Turn cycle: an ev_prepare watcher (highest priority, so it runs before the
  * bearer's own pump in the same iteration) runs once per loop iteration,
- * i.e. once per batch of I/O: that is the natural group commit. Post-commit
+ * i.e. once per batch of I/O: that is the natural group commit, coalesced
+ * further by commit_interval_ms (a one-shot timer ends the spacing). Post-commit
  * order: accept callbacks, parts to the bearer, release of the bearer's held
  * acks, final hooks. Dispatch, reconciliation and jobs live in
  * eng_dispatch.c, eng_recon.c and eng_job.c.
@@ -46,6 +47,8 @@ void eng_conf_defaults(struct eng_conf *c)
     c->backoff_s = 30;
     c->backoff_max_s = 3600;
     c->commit_max_staged = 4096;
+    c->commit_interval_ms = 2;
+    c->commit_max_acks = 8;
     c->dispatch_max_turn = 512;
     c->job_chunk = 1000;
     c->keep_history = true;
@@ -115,20 +118,66 @@ static int vec_acc_move(struct eng_vec_accept *dst, struct eng_vec_accept *src)
     return 0;
 }
 
-static int vec_id_move(struct eng_vec_id *dst, struct eng_vec_id *src)
-{
-    for (size_t i = 0; i < src->n; i++) {
-        if (eng_vec_id_push(dst, src->v[i]) < 0) {
-            return -ENOMEM;
-        }
-    }
-    src->n = 0;
-    return 0;
-}
-
 static void copy_str(char *dst, size_t cap, const char *src)
 {
     snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void finrec_free(struct eng_finrec *r)
+{
+    if (r) {
+        free(r->params);
+        free(r->result);
+        free(r);
+    }
+}
+
+static int vec_fin_push(struct eng_vec_fin *v, const struct eng_fin *f)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 64;
+        struct eng_fin *p = realloc(v->v, cap * sizeof(*p));
+        if (!p) {
+            return -ENOMEM;
+        }
+        v->v = p;
+        v->cap = cap;
+    }
+    v->v[v->n++] = *f;
+    return 0;
+}
+
+/* Append src to dst, leaving src empty (records dropped on failure: hooks read the store). */
+static int vec_fin_move(struct eng_vec_fin *dst, struct eng_vec_fin *src)
+{
+    int rc = 0;
+    for (size_t i = 0; i < src->n; i++) {
+        if (rc == 0 && vec_fin_push(dst, &src->v[i]) < 0) {
+            rc = -ENOMEM;
+        }
+        if (rc < 0) {
+            finrec_free(src->v[i].rec);
+        }
+    }
+    src->n = 0;
+    return rc;
+}
+
+static void vec_fin_free(struct eng_vec_fin *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        finrec_free(v->v[i].rec);
+    }
+    free(v->v);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Replace *dst by a copy of src (NULL stays NULL); false when out of memory (*dst NULL). */
+static bool dup_str(char **dst, const char *src)
+{
+    free(*dst);
+    *dst = src ? strdup(src) : NULL;
+    return !src || *dst;
 }
 
 /* ---- active tasks ------------------------------------------------------------------ */
@@ -187,13 +236,67 @@ void eng_atask_free(struct eng_atask *a)
     if (a) {
         free(a->enc);
         free(a->parts);
+        free(a->params);
+        free(a->result);
         free(a);
     }
+}
+
+static void dirty_unlink(struct eng *e, struct eng_atask *a)
+{
+    if (!a->dirty) {
+        return;
+    }
+    if (a->dirty_prev) {
+        a->dirty_prev->dirty_next = a->dirty_next;
+    } else {
+        e->dirty_head = a->dirty_next;
+    }
+    if (a->dirty_next) {
+        a->dirty_next->dirty_prev = a->dirty_prev;
+    }
+    a->dirty = false;
+    a->dirty_prev = a->dirty_next = NULL;
+}
+
+static void dirty_mark(struct eng *e, struct eng_atask *a)
+{
+    if (a->dirty) {
+        return;
+    }
+    a->dirty = true;
+    a->dirty_prev = NULL;
+    a->dirty_next = e->dirty_head;
+    if (e->dirty_head) {
+        e->dirty_head->dirty_prev = a;
+    }
+    e->dirty_head = a;
+}
+
+int eng_dirty_flush(struct eng *e)
+{
+    while (e->dirty_head) {
+        struct eng_atask *a = e->dirty_head;
+        struct store_task row;
+        struct ota_err err;
+        eng_atask_row(a, &row);
+        row.reason = a->reason;
+        copy_str(row.reason_text, sizeof(row.reason_text), a->reason_text);
+        row.updated_ms = a->updated_ms;
+        dirty_unlink(e, a);
+        int rc = store_task_update(e->st, &row, &err);
+        if (rc < 0) {
+            eng_stop(e, rc, &err);
+            return rc;
+        }
+    }
+    return 0;
 }
 
 static void active_remove(struct eng *e, struct eng_atask *a)
 {
     ev_timer_stop(e->loop, &a->timer);
+    dirty_unlink(e, a);
     eng_sq_remove(e, a);
     maps_del(e, a);
     if (a->has_serial) {
@@ -260,9 +363,12 @@ int eng_atask_save(struct eng *e, struct eng_atask *a, const char *result)
     eng_atask_row(a, &row);
     row.updated_ms = eng_now_ms(e);
     row.result = (char *)result;
+    dirty_unlink(e, a); /* this row supersedes the pending one, as its write did before */
     int rc = store_task_update(e->st, &row, &err);
     if (rc < 0) {
         eng_stop(e, rc, &err);
+    } else if (result && !dup_str(&a->result, result)) {
+        a->result_known = false;
     }
     return rc;
 }
@@ -433,6 +539,9 @@ void eng_stop(struct eng *e, int rc, const struct ota_err *err)
     if (e->have_ops && e->ops.discard_acks) {
         e->ops.discard_acks(e->ops.arg);
     }
+    while (e->dirty_head) {
+        dirty_unlink(e, e->dirty_head); /* their batch is gone too */
+    }
     /* the batch holding them is gone: the parts must never leave */
     while (e->staged_head) {
         eng_sq_remove(e, e->staged_head);
@@ -442,6 +551,7 @@ void eng_stop(struct eng *e, int rc, const struct ota_err *err)
         ev_prepare_stop(e->loop, &e->prep);
     }
     ev_timer_stop(e->loop, &e->wake);
+    ev_timer_stop(e->loop, &e->ctimer);
     ev_idle_stop(e->loop, &e->kick);
     for (size_t i = 0; i < e->by_id.nb; i++) {
         for (struct eng_map_ent *m = e->by_id.b[i]; m; m = m->next) {
@@ -471,16 +581,24 @@ int eng_commit(struct eng *e, struct ota_err *err)
     if (e->run != ENG_RUNNING) {
         return ota_fail(err, -ESHUTDOWN, OTA_ERR_STATE, "engine stopped");
     }
+    if (eng_dirty_flush(e) < 0) {
+        return ota_fail(err, e->stop_rc, OTA_ERR_STATE, "engine stopped: row write failed");
+    }
     if (store_staged(e->st) > 0) {
+        double t0 = ev_time();
         int rc = store_commit(e->st, err);
         if (rc < 0) {
             eng_stop(e, rc, err);
             return rc;
         }
+        e->last_commit_t = t0;
     }
+    ev_timer_stop(e->loop, &e->ctimer);
+    e->commit_due = false;
+    e->acks_held = 0;
     store_commit_stats(e->st, &e->stats.commits, &e->stats.commit_s);
     if (vec_acc_move(&e->acc_ready, &e->acc_pending) < 0 ||
-        vec_id_move(&e->fin_ready, &e->fin_pending) < 0) {
+        vec_fin_move(&e->fin_ready, &e->fin_pending) < 0) {
         eng_log(e, 3, "out of memory moving post-commit actions");
     }
     sq_commit(e);
@@ -543,13 +661,24 @@ static void run_ready(struct eng *e)
             ev_idle_start(e->loop, &e->kick); /* as for parts: let the bearer's pump run */
         }
     }
-    struct eng_vec_id fin = e->fin_ready;
+    struct eng_vec_fin fin = e->fin_ready;
     memset(&e->fin_ready, 0, sizeof(e->fin_ready));
     for (size_t i = 0; i < fin.n && e->hooks.final; i++) {
+        struct eng_finrec *r = fin.v[i].rec;
+        if (r) {
+            /* the task's view as it was committed, from memory */
+            r->v.seid = r->seid;
+            r->v.msisdn = r->msisdn;
+            r->v.reason_text = r->reason_text;
+            r->v.params = r->params ? r->params : "{}";
+            r->v.result = r->result;
+            e->hooks.final(e->hooks.arg, &r->v);
+            continue;
+        }
         struct store_task t;
         struct store_se se;
         struct ota_err err;
-        if (store_task_get(e->st, fin.v[i], &t, &err) < 0) {
+        if (store_task_get(e->st, fin.v[i].id, &t, &err) < 0) {
             continue;
         }
         bool have_se = store_se_get(e->st, t.se, &se, &err) == 0;
@@ -558,7 +687,7 @@ static void run_ready(struct eng *e)
         e->hooks.final(e->hooks.arg, &v);
         store_task_fini(&t);
     }
-    free(fin.v);
+    vec_fin_free(&fin);
 }
 
 /* ---- the transition function ------------------------------------------------------- */
@@ -573,6 +702,43 @@ static int64_t backoff_ms(const struct eng *e, uint8_t attempts)
     return d < cap ? d : cap;
 }
 
+/*
+ * The final hook's view of an active task reaching a final state, from
+ * memory: NULL (the hook then reads the store) when its params or result
+ * are not known here, or out of memory.
+ */
+static struct eng_finrec *finrec_of(struct eng_atask *a, const struct store_task *row)
+{
+    if (!a->params_known || !a->result_known) {
+        return NULL;
+    }
+    struct eng_finrec *r = calloc(1, sizeof(*r));
+    if (!r) {
+        return NULL;
+    }
+    /* the record takes the strings: the active record is freed right after */
+    r->params = a->params;
+    r->result = a->result;
+    a->params = a->result = NULL;
+    a->params_known = a->result_known = false;
+    copy_str(r->seid, sizeof(r->seid), a->seid);
+    copy_str(r->msisdn, sizeof(r->msisdn), a->msisdn);
+    copy_str(r->reason_text, sizeof(r->reason_text), row->reason_text);
+    struct eng_task_view *v = &r->v;
+    v->id = row->id;
+    v->job = row->job;
+    v->step = row->step;
+    v->op = row->op;
+    v->channel = row->channel;
+    v->state = row->state;
+    v->reason = row->reason;
+    v->prio = row->prio;
+    v->attempts = row->attempts;
+    v->created_ms = row->created_ms;
+    v->updated_ms = row->updated_ms;
+    return r;
+}
+
 int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, enum task_reason r,
                    const char *text)
 {
@@ -584,6 +750,7 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
 
     if (a) {
         eng_atask_row(a, &row);
+        row.result = (char *)tr->result;
     } else if (tr->row) {
         row = *tr->row;
         row.result = NULL; /* leave the stored result */
@@ -612,7 +779,17 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
     } else if (!task_state_active(to)) {
         row.wait_until_ms = 0;
     }
-    if (a || tr->row) {
+    if (a && task_state_active(to) && !tr->result) {
+        /* still active: the row is written once per batch (eng_dirty_flush) */
+        a->reason = r;
+        copy_str(a->reason_text, sizeof(a->reason_text), row.reason_text);
+        a->updated_ms = now;
+        dirty_mark(e, a);
+        rc = 0;
+    } else if (a || tr->row) {
+        if (a) {
+            dirty_unlink(e, a); /* this write carries everything */
+        }
         rc = store_task_update(e->st, &row, &err);
     } else {
         rc = store_task_set_state(e->st, row.id, to, r, row.reason_text, now, &err);
@@ -661,6 +838,13 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
     if (a) {
         a->state = to;
         a->wait_until_ms = row.wait_until_ms;
+        if (tr->result && !dup_str(&a->result, tr->result)) {
+            a->result_known = false;
+        }
+    }
+    struct eng_fin fin = {.id = row.id, .rec = NULL};
+    if (task_state_final(to) && e->hooks.final && a) {
+        fin.rec = finrec_of(a, &row);
     }
     if (task_state_active(from) && !task_state_active(to)) {
         sched_release(e->sc, (uint64_t)row.se, row.id);
@@ -683,7 +867,8 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
         }
     }
     if (task_state_final(to)) {
-        if (e->hooks.final && eng_vec_id_push(&e->fin_pending, row.id) < 0) {
+        if (e->hooks.final && vec_fin_push(&e->fin_pending, &fin) < 0) {
+            finrec_free(fin.rec);
             eng_log(e, 3, "task=%lld final hook dropped: out of memory", (long long)row.id);
         }
         if (row.job) {
@@ -726,6 +911,39 @@ static void rearm_wake(struct eng *e)
     ev_timer_start(e->loop, &e->wake);
 }
 
+/*
+ * Whether this turn leaves the batch open (commit coalescing) and, if so,
+ * arms the commit timer for the rest of the spacing. Commits at once when
+ * something an early commit made ready waits to run (the bearer's held
+ * acks are released all together, so they must never mix with the acks of
+ * an open batch), when the batch is big, when it holds commit_max_acks
+ * reports (the network stops sending once its window is full of unacked
+ * reports: waiting would idle the link), or when the spacing has passed.
+ */
+static bool commit_defer(struct eng *e)
+{
+    size_t n = store_staged(e->st);
+    if (n == 0 || e->conf.commit_interval_ms == 0 || n >= e->conf.commit_max_staged ||
+        e->commit_due) {
+        return false;
+    }
+    if (e->acc_ready.n || e->fin_ready.n || e->acks_ready || (e->send_head && !e->bearer_full)) {
+        return false;
+    }
+    if (e->conf.commit_max_acks && e->acks_held >= e->conf.commit_max_acks) {
+        return false;
+    }
+    double left = e->last_commit_t + e->conf.commit_interval_ms / 1000.0 - ev_time();
+    if (left <= 0) {
+        return false;
+    }
+    if (!ev_is_active(&e->ctimer)) {
+        ev_timer_set(&e->ctimer, left, 0.0);
+        ev_timer_start(e->loop, &e->ctimer);
+    }
+    return true;
+}
+
 static void turn(struct eng *e)
 {
     struct ota_err err;
@@ -742,15 +960,20 @@ static void turn(struct eng *e)
     if (e->run == ENG_RUNNING) {
         eng_dispatch(e, e->conf.dispatch_max_turn, &more);
     }
+    bool deferred = false;
     if (e->run == ENG_RUNNING) {
-        if (eng_commit(e, &err) == 0) {
+        deferred = commit_defer(e);
+        if (!deferred && eng_commit(e, &err) == 0) {
             run_ready(e);
         }
     }
     if (e->run == ENG_RUNNING) {
         rearm_wake(e);
-        /* more to dispatch, or post-commit callbacks staged work: do not block */
-        if (more || store_staged(e->st) > 0) {
+        /*
+         * More to dispatch, or post-commit callbacks staged work: do not
+         * block (a deferred batch has its timer instead).
+         */
+        if (more || (!deferred && store_staged(e->st) > 0)) {
             ev_idle_start(e->loop, &e->kick);
         }
     }
@@ -770,6 +993,15 @@ static void wake_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)w;
     (void)revents;
+}
+
+static void ctimer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    /* the spacing has passed: the prepare watcher of this iteration commits */
+    (void)loop;
+    (void)revents;
+    struct eng *e = w->data;
+    e->commit_due = true;
 }
 
 static void kick_cb(struct ev_loop *loop, ev_idle *w, int revents)
@@ -832,6 +1064,57 @@ static int parts_cb(void *arg, uint8_t part, const char *msg_id, enum store_dlr 
     p->accepted = msg_id && msg_id[0];
     p->handed = true;
     p->dlr = dlr;
+    return 0;
+}
+
+struct accepted_of {
+    uint8_t n_parts;
+    bool any;
+};
+
+static int accepted_cb(void *arg, uint8_t part, const char *msg_id, enum store_dlr dlr)
+{
+    struct accepted_of *ac = arg;
+    /* rows above n_parts, and rows marked failed at this attempt's dispatch, are older */
+    if (part >= 1 && part <= ac->n_parts && msg_id && msg_id[0] && dlr != STORE_DLR_FAILED) {
+        ac->any = true;
+    }
+    return 0;
+}
+
+/* Requeue (or fail) a task found dispatched at restart. */
+static int rebuild_dispatched(struct eng *e, struct store_task *t, struct ota_err *err)
+{
+    struct accepted_of ac = {.n_parts = t->n_parts, .any = false};
+    int rc = store_parts_of(e->st, t->id, accepted_cb, &ac, err);
+    if (rc < 0) {
+        return rc;
+    }
+    /*
+     * Its parts may or may not have gone: retry it with a new counter
+     * (reserved at its next dispatch); reports of this attempt are late.
+     * When the network accepted none of its parts, the attempt is not
+     * counted: an engine killed again and again must not use up the
+     * attempts of a task that never left.
+     */
+    struct eng_tr tr = {.id = t->id, .se = t->se, .job = t->job, .row = t};
+    if (!ac.any) {
+        if (t->attempts > 0) {
+            t->attempts--;
+        }
+        rc = eng_transition(e, &tr, TASK_QUEUED, TASK_R_BEARER_TIMEOUT,
+                            "restart while dispatched, no part accepted: retried, not counted");
+    } else if (t->attempts >= t->max_attempts) {
+        rc = eng_transition(e, &tr, TASK_FAILED, TASK_R_BEARER_TIMEOUT,
+                            "restart while dispatched, attempts used up");
+    } else {
+        rc = eng_transition(e, &tr, TASK_QUEUED, TASK_R_BEARER_TIMEOUT,
+                            "restart while dispatched: retried");
+    }
+    if (rc < 0) {
+        return ota_fail(err, rc, OTA_ERR_STATE, "rebuild: requeue of task %lld failed",
+                        (long long)t->id);
+    }
     return 0;
 }
 
@@ -942,24 +1225,9 @@ static int rebuild(struct eng *e, struct ota_err *err)
     struct rebuild rb = {.e = e};
     rc = store_tasks_open(e->st, rebuild_cb, &rb, err);
     for (size_t i = 0; rc == 0 && i < rb.n; i++) {
-        const struct store_task *t = &rb.rows[i];
+        struct store_task *t = &rb.rows[i];
         if (t->state == TASK_DISPATCHED) {
-            /*
-             * Its parts may or may not have gone: retry it with a new counter
-             * (reserved at its next dispatch); reports of this attempt are late.
-             */
-            struct eng_tr tr = {.id = t->id, .se = t->se, .job = t->job, .row = &rb.rows[i]};
-            if (t->attempts >= t->max_attempts) {
-                rc = eng_transition(e, &tr, TASK_FAILED, TASK_R_BEARER_TIMEOUT,
-                                    "restart while dispatched, attempts used up");
-            } else {
-                rc = eng_transition(e, &tr, TASK_QUEUED, TASK_R_BEARER_TIMEOUT,
-                                    "restart while dispatched: retried");
-            }
-            if (rc < 0) {
-                ota_fail(err, rc, OTA_ERR_STATE, "rebuild: requeue of task %lld failed",
-                         (long long)t->id);
-            }
+            rc = rebuild_dispatched(e, t, err);
         } else {
             rc = rebuild_active(e, t, err);
         }
@@ -981,6 +1249,9 @@ int eng_open(struct ev_loop *loop, const struct eng_conf *conf, const struct eng
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE,
                         "eng_open: job_chunk, dispatch_max_turn and max_attempts must be > 0");
     }
+    if (conf->commit_interval_ms > 1000) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "eng_open: commit_interval_ms above 1000");
+    }
     struct eng *e = calloc(1, sizeof(*e));
     if (!e) {
         return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "eng_open: out of memory");
@@ -1000,6 +1271,8 @@ int eng_open(struct ev_loop *loop, const struct eng_conf *conf, const struct eng
     e->prep.data = e;
     ev_set_priority(&e->prep, EV_MAXPRI);
     ev_timer_init(&e->wake, wake_cb, 1.0, 0.0);
+    ev_timer_init(&e->ctimer, ctimer_cb, 0.001, 0.0);
+    e->ctimer.data = e;
     ev_idle_init(&e->kick, kick_cb);
 
     struct store_opts so = {.path = e->db_path, .durable = conf->durable};
@@ -1046,6 +1319,7 @@ void eng_close(struct eng *e)
         ev_prepare_stop(e->loop, &e->prep);
     }
     ev_timer_stop(e->loop, &e->wake);
+    ev_timer_stop(e->loop, &e->ctimer);
     ev_idle_stop(e->loop, &e->kick);
     for (size_t i = 0; i < e->by_id.nb; i++) {
         struct eng_map_ent *m = e->by_id.b[i];
@@ -1066,8 +1340,8 @@ void eng_close(struct eng *e)
     eng_jobs_free(e);
     free(e->acc_pending.v);
     free(e->acc_ready.v);
-    free(e->fin_pending.v);
-    free(e->fin_ready.v);
+    vec_fin_free(&e->fin_pending);
+    vec_fin_free(&e->fin_ready);
     store_task_fini(&e->view_row);
     sched_free(e->sc);
     ota_crypto_free(e->cx);
@@ -1387,6 +1661,9 @@ int eng_task_get(struct eng *e, int64_t task, struct eng_task_view *out, struct 
     }
     store_task_fini(&e->view_row);
     memset(&e->view_row, 0, sizeof(e->view_row));
+    if (eng_dirty_flush(e) < 0) {
+        return ota_fail(err, e->stop_rc, OTA_ERR_STATE, "engine stopped: row write failed");
+    }
     int rc = store_task_get(e->st, task, &e->view_row, err);
     if (rc < 0) {
         memset(&e->view_row, 0, sizeof(e->view_row));

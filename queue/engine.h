@@ -8,7 +8,8 @@
  * wallet pulls) into task outcomes.
  *
  * Durability (group commit): every change is staged in the store's open
- * batch; the engine commits once per loop turn (ev_prepare) or when
+ * batch; the engine commits once per loop turn (ev_prepare), at most once
+ * per commit_interval_ms (later turns' writes join the batch), or when
  * commit_max_staged writes are staged, and only after that commit does it
  *   - tell a submitter its task / job is accepted (the accept callback),
  *   - hand a dispatched task's parts to the bearer (its SCP80 counter is on
@@ -24,8 +25,9 @@
  * Restart: eng_open() rebuilds the scheduler (queued tasks), the active SE
  * set, the correlation maps (message ids, PoR keys, push serials) and the
  * wait timers from the store. Tasks that were dispatched but whose parts
- * may not all have been accepted are retried with a new counter; DLRs and
- * PoRs of the old attempt that come later are recorded as late.
+ * may not all have been accepted are retried with a new counter (the
+ * attempt is not counted when the network accepted none of its parts);
+ * DLRs and PoRs of the old attempt that come later are recorded as late.
  *
  * Reports: every report is either applied to exactly one task or logged
  * (store_report) as late / duplicate / unknown / mismatched and counted; it
@@ -133,6 +135,24 @@ struct eng_conf {
     unsigned backoff_s;         /* first retry delay, doubled per attempt; default 30 */
     unsigned backoff_max_s;     /* default 3600 */
     unsigned commit_max_staged; /* commit early above this many staged writes; default 4096 */
+    /*
+     * Commit coalescing: commits start at least this many ms apart (default
+     * 2). A loop turn that finds staged writes sooner arms a one-shot timer
+     * for the rest of the spacing instead of committing, so the reports of
+     * several turns share one fsync. 0 = commit every loop turn. Nothing is
+     * acknowledged before its commit either way: coalescing delays accept
+     * callbacks, parts to the bearer, DLR/MO acks and final hooks by up to
+     * this much. commit_max_staged, eng_flush and eng_close commit at once.
+     */
+    unsigned commit_interval_ms;
+    /*
+     * ... but commit at once when the batch holds this many reports (DLRs,
+     * MOs) whose network ack waits for it (default 8; 0 = no limit). The
+     * network sends no more reports once its window is full of unacked
+     * ones, so keep this below that window (CMPP commonly 16): above it,
+     * every batch would sit idle for the rest of the spacing.
+     */
+    unsigned commit_max_acks;
     unsigned dispatch_max_turn; /* tasks dispatched per loop turn at most; default 512 */
     unsigned job_chunk;         /* tasks a job expands at a time; default 1000 */
     bool keep_history;          /* store_event per transition (default true) */

@@ -79,6 +79,11 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE job_member ("
     " job INTEGER NOT NULL, idx INTEGER NOT NULL, se INTEGER NOT NULL,"
     " PRIMARY KEY (job, idx)) WITHOUT ROWID;",
+    /* 1 -> 2: the business API's Idempotency-Key records */
+    "CREATE TABLE idem ("
+    " k TEXT PRIMARY KEY, hash BLOB NOT NULL, status INTEGER NOT NULL,"
+    " response TEXT NOT NULL, t INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX idem_t ON idem (t);",
 };
 
 #define SE_COLS "id, seid, msisdn, batch"
@@ -89,6 +94,10 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
 #define JOB_COLS_BASE                                                                              \
     "id, kind, state, prio, max_attempts, op, channel, rate_per_s, created_ms, not_before_ms, "    \
     "deadline_ms, seid_lo, seid_hi, batch, cursor, expanded, n_expanded"
+
+#define TASKS_LIST_REST                                                                            \
+    " AND (?2 = 0 OR se = ?2) AND (?4 < 0 OR state = ?4) AND created_ms >= ?5"                     \
+    " AND created_ms <= ?6 ORDER BY id DESC LIMIT ?7"
 
 enum st {
     ST_BEGIN,
@@ -132,6 +141,12 @@ enum st {
     ST_JOBS_OPEN,
     ST_MEMBER_ADD,
     ST_MEMBERS,
+    ST_IDEM_PUT,
+    ST_IDEM_GET,
+    ST_IDEM_PRUNE,
+    ST_TASKS_LIST_JOB,
+    ST_TASKS_LIST_SE,
+    ST_TASKS_LIST_ALL,
     ST__COUNT
 };
 
@@ -199,6 +214,15 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_MEMBER_ADD] = "INSERT INTO job_member (job, idx, se) VALUES (?1, ?2, ?3)",
     [ST_MEMBERS] = "SELECT se FROM job_member WHERE job = ?1 AND idx >= ?2"
                    " ORDER BY idx LIMIT ?3",
+    [ST_IDEM_PUT] = "INSERT INTO idem (k, hash, status, response, t) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_IDEM_GET] = "SELECT hash, status, response, t FROM idem WHERE k = ?1",
+    [ST_IDEM_PRUNE] = "DELETE FROM idem WHERE t < ?1",
+    /* One form per index: the leading equality picks it (task_job, task_se, primary key). */
+    [ST_TASKS_LIST_JOB] =
+        "SELECT " TASK_COLS_BASE " FROM task WHERE job = ?1 AND id < ?3" TASKS_LIST_REST,
+    [ST_TASKS_LIST_SE] = "SELECT " TASK_COLS_BASE " FROM task WHERE se = ?2 AND id < ?3"
+                         " AND (?1 = 0 OR job = ?1)" TASKS_LIST_REST,
+    [ST_TASKS_LIST_ALL] = "SELECT " TASK_COLS_BASE " FROM task WHERE id < ?3" TASKS_LIST_REST,
 };
 
 struct store {
@@ -1930,4 +1954,134 @@ int store_job_members(struct store *s, int64_t job, uint64_t from, size_t max, i
         *n = k;
     }
     return r;
+}
+
+/* ---- idempotency keys ------------------------------------------------------------------ */
+
+static bool valid_idem_key(const char *p)
+{
+    return printable_text(p, 1, STORE_IDEM_KEY_MAX);
+}
+
+int store_idem_put(struct store *s, const char *key, const uint8_t hash[32], int status,
+                   const char *response, int64_t t_ms, struct ota_err *err)
+{
+    static const char op[] = "idem_put";
+    if (!valid_idem_key(key)) {
+        return arg_fail(err, op, "key");
+    }
+    if (!hash || !response) {
+        return arg_fail(err, op, "hash/response");
+    }
+    if (status < 100 || status > 599) {
+        return value_fail(err, op, "status");
+    }
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_IDEM_PUT);
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(q, 2, hash, 32, SQLITE_STATIC);
+    sqlite3_bind_int(q, 3, status);
+    sqlite3_bind_text(q, 4, response, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 5, t_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    s->staged++;
+    return 0;
+}
+
+int store_idem_get(struct store *s, const char *key, uint8_t hash[32], int *status, char **response,
+                   int64_t *t_ms, struct ota_err *err)
+{
+    static const char op[] = "idem_get";
+    if (!valid_idem_key(key)) {
+        return arg_fail(err, op, "key");
+    }
+    if (!hash || !status || !response) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_IDEM_GET);
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        bool oom = false;
+        if (sqlite3_column_bytes(q, 0) != 32 || sqlite3_column_type(q, 2) != SQLITE_TEXT) {
+            r = corrupt(err, op, "idem");
+        } else {
+            char *body = col_dup(q, 2, &oom);
+            if (!body) {
+                r = ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "store %s: out of memory", op);
+            } else {
+                memcpy(hash, sqlite3_column_blob(q, 0), 32);
+                *status = sqlite3_column_int(q, 1);
+                *response = body;
+                if (t_ms) {
+                    *t_ms = sqlite3_column_int64(q, 3);
+                }
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no key %s", op, key);
+    } else {
+        r = db_fail(s, rc, op, err);
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
+int store_idem_prune(struct store *s, int64_t before_ms, uint64_t *n, struct ota_err *err)
+{
+    static const char op[] = "idem_prune";
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_IDEM_PRUNE);
+    sqlite3_bind_int64(q, 1, before_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    int changed = sqlite3_changes(s->db);
+    if (n) {
+        *n = (uint64_t)changed;
+    }
+    if (changed > 0) {
+        s->staged++;
+    } else {
+        release_if_empty(s);
+    }
+    return 0;
+}
+
+/* ---- task listing (after the idempotency records: schema 2 work) ------------------------ */
+
+int store_tasks_list(struct store *s, const struct store_task_filter *f, size_t max,
+                     int (*cb)(void *arg, const struct store_task *t), void *arg,
+                     struct ota_err *err)
+{
+    static const char op[] = "tasks_list";
+    if (!f || !cb || f->job < 0 || f->se < 0 || f->before_id < 0 || f->created_from < 0 ||
+        f->created_to < 0) {
+        return arg_fail(err, op, "argument");
+    }
+    if (f->state < -1 || f->state >= TASK_STATE__COUNT) {
+        return value_fail(err, op, "state");
+    }
+    sqlite3_stmt *q = stmt(s, f->job  ? ST_TASKS_LIST_JOB
+                              : f->se ? ST_TASKS_LIST_SE
+                                      : ST_TASKS_LIST_ALL);
+    sqlite3_bind_int64(q, 1, f->job);
+    sqlite3_bind_int64(q, 2, f->se);
+    sqlite3_bind_int64(q, 3, f->before_id ? f->before_id : INT64_MAX);
+    sqlite3_bind_int(q, 4, f->state);
+    sqlite3_bind_int64(q, 5, f->created_from);
+    sqlite3_bind_int64(q, 6, f->created_to ? f->created_to : INT64_MAX);
+    sqlite3_bind_int64(q, 7, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    return task_walk(s, q, op, cb, arg, err);
 }

@@ -44,13 +44,14 @@
 #include "ota/ota_common.h"
 #include "queue/task.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_SEID_MAX 64   /* SEID text (hex or printable), without NUL */
 #define STORE_MSISDN_MAX 21 /* digits */
 #define STORE_BATCH_MAX 32  /* SE batch label */
 #define STORE_MSGID_MAX 64  /* canonical bearer message id, NUL included */
 #define STORE_CURSOR_MAX 80 /* job expansion cursor text */
 #define STORE_REASON_TEXT_MAX 160
+#define STORE_IDEM_KEY_MAX 128 /* Idempotency-Key text, without NUL */
 
 struct store;
 
@@ -235,6 +236,25 @@ int store_tasks_of_se(struct store *s, int64_t se, size_t max,
                       int (*cb)(void *arg, const struct store_task *t), void *arg,
                       struct ota_err *err) OTA_MUST_CHECK;
 
+/* Which tasks store_tasks_list returns; zero fields are open. */
+struct store_task_filter {
+    int64_t job;                      /* 0 = any */
+    int64_t se;                       /* SE row id, 0 = any */
+    int state;                        /* enum task_state, -1 = any */
+    int64_t created_from, created_to; /* inclusive ms; 0 = open */
+    int64_t before_id;                /* only ids below it (paging); 0 = from the newest */
+};
+
+/*
+ * Tasks matching f, newest (highest id) first, up to max (params/result
+ * NULL). Served by the job index when f->job is set, else the SE index when
+ * f->se is set, else the primary key: state and time filters are applied
+ * to the rows walked, so their cost grows with the rows they skip.
+ */
+int store_tasks_list(struct store *s, const struct store_task_filter *f, size_t max,
+                     int (*cb)(void *arg, const struct store_task *t), void *arg,
+                     struct ota_err *err) OTA_MUST_CHECK;
+
 /* Tasks per state, overall (job 0 = all tasks) or of one job. counts[TASK_STATE__COUNT]. */
 int store_task_counts(struct store *s, int64_t job, uint64_t counts[TASK_STATE__COUNT],
                       struct ota_err *err) OTA_MUST_CHECK;
@@ -376,3 +396,33 @@ int store_job_member_add(struct store *s, int64_t job, uint64_t idx, int64_t se,
 /* Up to max members with idx >= from, in idx order: ses[k] is member from+k's SE. */
 int store_job_members(struct store *s, int64_t job, uint64_t from, size_t max, int64_t *ses,
                       size_t *n, struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- idempotency keys (schema 2) -------------------------------------------------------- */
+
+/*
+ * The business API's Idempotency-Key records: the key, a hash of the
+ * request it was first used with, and the answer given (status + body), so
+ * a retried submit gets the same answer, also after a restart. Staged like
+ * every write: put it in the batch of the task / job it answers for, so both
+ * become durable together or not at all. Kept until store_idem_prune.
+ */
+
+/*
+ * Stage key (1..STORE_IDEM_KEY_MAX printable ASCII) -> hash, status
+ * (100..599), response (text, copied). -EEXIST (OTA_ERR_DUPLICATE) when the
+ * key is stored already (staged or committed; nothing changes), -EINVAL.
+ */
+int store_idem_put(struct store *s, const char *key, const uint8_t hash[32], int status,
+                   const char *response, int64_t t_ms, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Look key up (sees staged records). hash gets the stored hash, *status
+ * the status, *response a malloc'ed copy of the body (free it), t_ms (may
+ * be NULL) when it was stored. -ENOENT (OTA_ERR_MISSING) when unknown.
+ */
+int store_idem_get(struct store *s, const char *key, uint8_t hash[32], int *status, char **response,
+                   int64_t *t_ms, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Delete records stored before before_ms (staged); *n (may be NULL) gets how many. */
+int store_idem_prune(struct store *s, int64_t before_ms, uint64_t *n,
+                     struct ota_err *err) OTA_MUST_CHECK;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -44,6 +45,7 @@ struct fx {
     int submit_error; /* submit answers this when not 0 */
     unsigned releases, discards;
     unsigned finals;
+    unsigned view_mismatch; /* final hook views that differ from the stored task */
     struct {
         int64_t id;
         enum task_state state;
@@ -123,6 +125,27 @@ static void h_final(void *arg, const struct eng_task_view *t)
     f->last_final.id = t->id;
     f->last_final.state = t->state;
     f->last_final.reason = t->reason;
+    /* the view (built from memory when the engine can) must be the committed row exactly */
+    struct eng_task_view g;
+    struct ota_err err;
+    if (eng_task_get(f->e, t->id, &g, &err) != 0) {
+        f->view_mismatch++;
+        return;
+    }
+    bool same = g.id == t->id && g.job == t->job && g.step == t->step &&
+                strcmp(g.seid, t->seid) == 0 && strcmp(g.msisdn, t->msisdn) == 0 && g.op == t->op &&
+                g.channel == t->channel && g.state == t->state && g.reason == t->reason &&
+                strcmp(g.reason_text, t->reason_text) == 0 && g.prio == t->prio &&
+                g.attempts == t->attempts && strcmp(g.params, t->params) == 0 &&
+                (g.result == NULL) == (t->result == NULL) &&
+                (!g.result || strcmp(g.result, t->result) == 0) && g.created_ms == t->created_ms &&
+                g.updated_ms == t->updated_ms;
+    if (!same) {
+        fprintf(stderr, "final view of task %lld differs from the store: %s/%s %s/%s\n",
+                (long long)t->id, t->params, g.params, t->result ? t->result : "-",
+                g.result ? g.result : "-");
+        f->view_mismatch++;
+    }
 }
 
 static void h_log(void *arg, int level, const char *msg)
@@ -170,6 +193,8 @@ static int setup(void **state)
     f->conf.db_path = f->db;
     f->conf.durable = false;
     f->conf.backoff_s = 0; /* retries due at once */
+    /* one commit per loop turn: the tests step the loop turn by turn (coalescing: its own test) */
+    f->conf.commit_interval_ms = 0;
     f->hooks.scp80_keys = h_keys;
     f->hooks.final = h_final;
     f->hooks.log = h_log;
@@ -184,6 +209,7 @@ static int teardown(void **state)
     struct fx *f = *state;
     eng_close(f->e);
     ev_loop_destroy(f->loop);
+    unsigned mismatch = f->view_mismatch;
     char p[160];
     const char *sfx[] = {"", "-wal", "-shm", "-journal"};
     for (size_t i = 0; i < 4; i++) {
@@ -192,6 +218,7 @@ static int teardown(void **state)
     }
     rmdir(f->dir);
     free(f);
+    assert_int_equal(mismatch, 0);
     return 0;
 }
 
@@ -780,7 +807,7 @@ static void test_restart_rebuild(void **state)
     assert_int_equal(f->n_sent, 1);
     uint8_t att;
     assert_int_equal(state_of(f, b, NULL, &att), TASK_DISPATCHED);
-    assert_int_equal(att, 2);
+    assert_int_equal(att, 1); /* nothing of the first attempt was accepted: not counted */
     assert_int_equal(sent_cntr(f, 0), 2);
     assert_int_equal(state_of(f, a, NULL, NULL), TASK_SUBMITTED);
     assert_int_equal(dlr(f, "ma", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
@@ -986,7 +1013,7 @@ static void test_commit_failure_stops(void **state)
     reopen(f);
     uint8_t att;
     assert_int_equal(state_of(f, a, NULL, &att), TASK_QUEUED); /* dispatched: retried */
-    assert_int_equal(att, 1);
+    assert_int_equal(att, 0); /* no part was accepted: the attempt is not counted */
 }
 
 static void test_not_a_por_and_active_deadline(void **state)
@@ -1123,6 +1150,215 @@ static void test_filter_job_and_sequence_done(void **state)
     assert_int_equal(pr.failed_step_task, 0);
 }
 
+static void test_restart_dispatched_not_counted(void **state)
+{
+    struct fx *f = *state;
+    reg(f, "SE01", "8613800000001");
+    int64_t a = submit(f, "SE01", TASK_OP_SCP80, TASK_CH_SCP80, script_params, 2);
+    uint8_t att;
+    /* killed again and again while dispatched, no part accepted: attempts stay unused */
+    for (int i = 0; i < 5; i++) {
+        step(f, 2);
+        assert_int_equal(f->n_sent, 1);
+        assert_int_equal(state_of(f, a, NULL, &att), TASK_DISPATCHED);
+        assert_int_equal(att, 1);
+        reopen(f);
+        enum task_reason r;
+        assert_int_equal(state_of(f, a, &r, &att), TASK_QUEUED);
+        assert_int_equal(r, TASK_R_BEARER_TIMEOUT);
+        assert_int_equal(att, 0);
+    }
+    step(f, 2);
+    assert_int_equal(f->n_sent, 1);
+    uint64_t cntr = sent_cntr(f, 0);
+    assert_int_equal(cntr, 6); /* a new counter each time */
+    result(f, 0, BEARER_SUBMIT_OK, "m1");
+    assert_int_equal(dlr(f, "m1", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    uint8_t ud[160];
+    static const uint8_t rsp[] = {0x01, 0x90, 0x00};
+    size_t n = make_por(cntr, 0x00, rsp, sizeof(rsp), true, ud, sizeof(ud));
+    assert_int_equal(mo(f, "8613800000001", ud, n), BEARER_ACK_LATER);
+    step(f, 2);
+    assert_int_equal(state_of(f, a, NULL, &att), TASK_DONE);
+    assert_int_equal(att, 1);
+    assert_int_equal(f->last_final.id, a);
+    assert_int_equal(f->last_final.state, TASK_DONE);
+}
+
+static void test_restart_dispatched_counted(void **state)
+{
+    struct fx *f = *state;
+    reg(f, "SE01", "8613800000001");
+    reg(f, "SE02", "8613800000002");
+    /* long scripts: several parts each */
+    char params[700];
+    char script[601];
+    memset(script, 'a', sizeof(script) - 1);
+    script[sizeof(script) - 1] = '\0';
+    snprintf(params, sizeof(params), "{\"tar\":\"b00010\",\"script\":\"%s\"}", script);
+    /* a: part 1 accepted, the others not when the engine dies */
+    int64_t a = submit(f, "SE01", TASK_OP_SCP80, TASK_CH_SCP80, params, 1);
+    /* b: part 1 accepted, part 2 retryable: attempt 2 inherits attempt 1's row of part 1 */
+    int64_t b = submit(f, "SE02", TASK_OP_SCP80, TASK_CH_SCP80, params, 3);
+    step(f, 2);
+    unsigned ia = UINT_MAX, ib1 = UINT_MAX, ib2 = UINT_MAX;
+    for (unsigned i = 0; i < f->n_sent; i++) {
+        uint64_t t = f->sent[i].m.token >> 16;
+        uint8_t part = f->sent[i].m.part;
+        if (t == (uint64_t)a && part == 1) {
+            ia = i;
+        } else if (t == (uint64_t)b && part == 1) {
+            ib1 = i;
+        } else if (t == (uint64_t)b && part == 2) {
+            ib2 = i;
+        }
+    }
+    assert_true(ia != UINT_MAX && ib1 != UINT_MAX && ib2 != UINT_MAX);
+    result(f, ia, BEARER_SUBMIT_OK, "a1");
+    result(f, ib1, BEARER_SUBMIT_OK, "b1");
+    result(f, ib2, BEARER_SUBMIT_RETRYABLE, NULL);
+    step(f, 2); /* b: retried at once (backoff 0) and dispatched again */
+    uint8_t att;
+    assert_int_equal(state_of(f, a, NULL, &att), TASK_DISPATCHED);
+    assert_int_equal(state_of(f, b, NULL, &att), TASK_DISPATCHED);
+    assert_int_equal(att, 2);
+    reopen(f);
+    /* a: a part was accepted, the attempt counts and was the last */
+    enum task_reason r;
+    assert_int_equal(state_of(f, a, &r, &att), TASK_FAILED);
+    assert_int_equal(r, TASK_R_BEARER_TIMEOUT);
+    assert_int_equal(att, 1);
+    /* b: attempt 1's accepted part is no part of attempt 2 */
+    assert_int_equal(state_of(f, b, &r, &att), TASK_QUEUED);
+    assert_int_equal(r, TASK_R_BEARER_TIMEOUT);
+    assert_int_equal(att, 1);
+    /* a late DLR for attempt 1's message id is still known */
+    struct eng_stats st0, st1;
+    eng_stats(f->e, &st0);
+    assert_int_equal(dlr(f, "b1", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    eng_stats(f->e, &st1);
+    assert_int_equal(st1.late, st0.late + 1);
+}
+
+/* Several transitions of one active task in one batch: one row write, done before reads. */
+static void test_batch_row_writes(void **state)
+{
+    struct fx *f = *state;
+    reg(f, "SE01", "8613800000001");
+    int64_t id = submit(f, "SE01", TASK_OP_SCP80, TASK_CH_SCP80, script_params, 0);
+    step(f, 2);
+    assert_int_equal(f->n_sent, 1);
+    size_t st0 = store_staged(f->e->st);
+    assert_int_equal(st0, 0);
+    result(f, 0, BEARER_SUBMIT_OK, "w1");        /* dispatched -> submitted */
+    assert_int_equal(store_staged(f->e->st), 2); /* part row, history event: no task row yet */
+    assert_int_equal(dlr(f, "w1", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    assert_int_equal(store_staged(f->e->st), 4);
+    /* a read writes the pending row first: one row for both transitions */
+    enum task_reason r;
+    assert_int_equal(state_of(f, id, &r, NULL), TASK_DELIVERED);
+    assert_int_equal(r, TASK_R_NONE);
+    assert_int_equal(store_staged(f->e->st), 5);
+    step(f, 1);
+    assert_int_equal(store_staged(f->e->st), 0);
+    /* the committed row is what a restart sees: the task waits for its PoR */
+    reopen(f);
+    assert_int_equal(state_of(f, id, NULL, NULL), TASK_DELIVERED);
+    uint8_t ud[160];
+    static const uint8_t rsp[] = {0x01, 0x90, 0x00};
+    size_t n = make_por(1, 0x00, rsp, sizeof(rsp), true, ud, sizeof(ud));
+    assert_int_equal(mo(f, "8613800000001", ud, n), BEARER_ACK_LATER);
+    step(f, 1);
+    assert_int_equal(state_of(f, id, NULL, NULL), TASK_DONE);
+    assert_int_equal(f->last_final.id, id);
+    /* submitted and delivered in the batch of a commit, no read in between */
+    int64_t id2 = submit(f, "SE01", TASK_OP_SCP80, TASK_CH_SCP80, script_params, 0);
+    step(f, 2);
+    assert_int_equal(f->n_sent, 1);
+    result(f, 0, BEARER_SUBMIT_OK, "w2");
+    assert_int_equal(dlr(f, "w2", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    step(f, 1);
+    reopen(f);
+    assert_int_equal(state_of(f, id2, NULL, NULL), TASK_DELIVERED);
+}
+
+/* Commit coalescing: a second batch within commit_interval_ms waits for its timer. */
+static void test_commit_coalescing(void **state)
+{
+    struct fx *f = *state;
+    struct ota_err err;
+    eng_close(f->e);
+    f->conf.commit_interval_ms = 80;
+    f->conf.commit_max_acks = 3;
+    fx_open(f);
+    reg(f, "SE01", "8613800000001");
+    assert_int_equal(eng_flush(f->e, &err), 0);
+    double t_commit = ev_time();
+    struct eng_stats st0, st;
+    eng_stats(f->e, &st0);
+    int64_t id = submit(f, "SE01", TASK_OP_PUSH, TASK_CH_PUSH, "{}", 0);
+    step(f, 3);
+    eng_stats(f->e, &st);
+    if (ev_time() - t_commit < 0.06) {
+        /* within the spacing: nothing committed, nothing acknowledged, nothing sent */
+        assert_int_equal(st.commits, st0.commits);
+        assert_int_equal(f->accepts, 0);
+        assert_int_equal(f->n_sent, 0);
+    }
+    /* the timer commits without anything else happening on the loop */
+    for (int i = 0; i < 100 && f->accepts == 0; i++) {
+        ev_run(f->loop, EVRUN_ONCE);
+    }
+    t_commit = ev_time();
+    assert_int_equal(f->accepts, 1);
+    assert_int_equal(f->last_accept_rc, 0);
+    assert_int_equal(f->n_sent, 1);
+    /* reports: held acks are released only after their commit; enough of them commit at once */
+    result(f, 0, BEARER_SUBMIT_OK, "p1");
+    assert_int_equal(state_of(f, id, NULL, NULL), TASK_SUBMITTED);
+    unsigned rel = f->releases;
+    eng_stats(f->e, &st0);
+    assert_int_equal(dlr(f, "zz1", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER); /* unknown */
+    step(f, 1);
+    eng_stats(f->e, &st);
+    bool in_spacing = ev_time() - t_commit < 0.06;
+    if (in_spacing) {
+        assert_int_equal(f->releases, rel);
+        assert_int_equal(st.commits, st0.commits);
+    }
+    assert_int_equal(dlr(f, "zz2", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    assert_int_equal(dlr(f, "zz3", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    in_spacing = in_spacing && ev_time() - t_commit < 0.06;
+    step(f, 1); /* three acks held: commit_max_acks commits at once */
+    eng_stats(f->e, &st);
+    if (in_spacing) {
+        assert_int_equal(st.commits, st0.commits + 1);
+    }
+    assert_true(st.commits > st0.commits);
+    assert_true(f->releases > rel);
+    /* eng_flush commits at once, whatever the spacing */
+    rel = f->releases;
+    assert_int_equal(dlr(f, "zz4", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    assert_int_equal(eng_flush(f->e, &err), 0);
+    eng_stats(f->e, &st0);
+    assert_int_equal(st0.commits, st.commits + 1);
+    assert_true(f->releases > rel);
+    /* and so does eng_close: the held ack is released after the closing commit */
+    rel = f->releases;
+    assert_int_equal(dlr(f, "zz5", BEARER_DLR_DELIVERED, true), BEARER_ACK_LATER);
+    reopen(f);
+    assert_true(f->releases > rel);
+    assert_int_equal(state_of(f, id, NULL, NULL), TASK_SUBMITTED);
+    /* a spacing above a second is refused */
+    eng_close(f->e);
+    f->e = NULL;
+    f->conf.commit_interval_ms = 1001;
+    assert_int_equal(eng_open(f->loop, &f->conf, &f->hooks, &f->e, &err), -EINVAL);
+    assert_null(f->e);
+    f->conf.commit_interval_ms = 0;
+    fx_open(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1146,6 +1382,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_a_por_and_active_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counter_low_then_timeout_and_hook, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_job_and_sequence_done, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_dispatched_not_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart_dispatched_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_coalescing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_row_writes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1343,6 +1343,211 @@ static void test_bad_input(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM job_member"), 0);
 }
 
+/* ---- idempotency keys (schema 2) ----------------------------------------------------- */
+
+static void test_idem_put_get(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    struct ota_err *e = &f->err;
+    uint8_t h1[32], h2[32], got[32];
+    memset(h1, 0xa5, sizeof(h1));
+    memset(h2, 0x5a, sizeof(h2));
+    int status = 0;
+    char *body = NULL;
+    int64_t t = 0;
+    assert_int_equal(store_idem_get(f->s, "k1", got, &status, &body, &t, e), -ENOENT);
+    assert_int_equal(e->code, OTA_ERR_MISSING);
+
+    assert_int_equal(store_idem_put(f->s, "k1", h1, 201, "{\"id\":7}", 1000, e), 0);
+    assert_int_equal(store_staged(f->s), 1);
+    /* Staged records are visible to the same connection (a retry within the batch). */
+    assert_int_equal(store_idem_get(f->s, "k1", got, &status, &body, &t, e), 0);
+    assert_memory_equal(got, h1, 32);
+    assert_int_equal(status, 201);
+    assert_string_equal(body, "{\"id\":7}");
+    assert_int_equal(t, 1000);
+    free(body);
+    body = NULL;
+    /* The same key again: refused, the first record and the batch stay. */
+    assert_int_equal(store_idem_put(f->s, "k1", h2, 200, "{}", 2000, e), -EEXIST);
+    assert_int_equal(e->code, OTA_ERR_DUPLICATE);
+    assert_int_equal(store_staged(f->s), 1);
+    commit_ok(f);
+
+    /* Durable across a reopen. */
+    reopen(f);
+    assert_int_equal(store_idem_get(f->s, "k1", got, &status, &body, NULL, e), 0);
+    assert_memory_equal(got, h1, 32);
+    assert_int_equal(status, 201);
+    assert_string_equal(body, "{\"id\":7}");
+    free(body);
+    body = NULL;
+    assert_int_equal(store_idem_put(f->s, "k1", h2, 200, "{}", 2000, e), -EEXIST);
+    assert_int_equal(store_staged(f->s), 0); /* refused first write gives the lock back */
+
+    /* A rolled-back record is gone. */
+    assert_int_equal(store_idem_put(f->s, "k2", h2, 200, "[]", 3000, e), 0);
+    store_rollback(f->s);
+    assert_int_equal(store_idem_get(f->s, "k2", got, &status, &body, NULL, e), -ENOENT);
+
+    /* Prune by age. */
+    assert_int_equal(store_idem_put(f->s, "k3", h2, 200, "[]", 5000, e), 0);
+    commit_ok(f);
+    uint64_t n = 9;
+    assert_int_equal(store_idem_prune(f->s, 4000, &n, e), 0);
+    assert_int_equal(n, 1);
+    commit_ok(f);
+    assert_int_equal(store_idem_get(f->s, "k1", got, &status, &body, NULL, e), -ENOENT);
+    assert_int_equal(store_idem_get(f->s, "k3", got, &status, &body, NULL, e), 0);
+    free(body);
+    assert_int_equal(store_idem_prune(f->s, 4000, &n, e), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_staged(f->s), 0);
+}
+
+static void test_idem_bad_input(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    struct ota_err *e = &f->err;
+    uint8_t h[32] = {0};
+    int status = 0;
+    char *body = NULL;
+    char big[STORE_IDEM_KEY_MAX + 2];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(store_idem_put(f->s, "", h, 200, "{}", 1, e), -EINVAL);
+    assert_int_equal(store_idem_put(f->s, NULL, h, 200, "{}", 1, e), -EINVAL);
+    assert_int_equal(store_idem_put(f->s, big, h, 200, "{}", 1, e), -EINVAL);
+    big[STORE_IDEM_KEY_MAX] = '\0'; /* exactly the limit is fine */
+    assert_int_equal(store_idem_put(f->s, big, h, 200, "{}", 1, e), 0);
+    store_rollback(f->s);
+    assert_int_equal(store_idem_put(f->s, "a\nb", h, 200, "{}", 1, e), -EINVAL);
+    assert_int_equal(store_idem_put(f->s, "k", NULL, 200, "{}", 1, e), -EINVAL);
+    assert_int_equal(store_idem_put(f->s, "k", h, 200, NULL, 1, e), -EINVAL);
+    assert_int_equal(store_idem_put(f->s, "k", h, 99, "{}", 1, e), -EINVAL);
+    assert_int_equal(store_idem_put(f->s, "k", h, 600, "{}", 1, e), -EINVAL);
+    assert_int_equal(store_idem_get(f->s, "", h, &status, &body, NULL, e), -EINVAL);
+    assert_int_equal(store_idem_get(f->s, "k", NULL, &status, &body, NULL, e), -EINVAL);
+    assert_int_equal(store_idem_get(f->s, "k", h, NULL, &body, NULL, e), -EINVAL);
+    assert_int_equal(store_idem_get(f->s, "k", h, &status, NULL, NULL, e), -EINVAL);
+    assert_int_equal(store_staged(f->s), 0);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM idem"), 0);
+}
+
+/* A version 1 database (no idem table) is migrated to 2 at open, its data kept. */
+static void test_migrate_v1_to_v2(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t id = 0;
+    assert_int_equal(store_se_put(f->s, "SE-MIG", "8613800000001", "", &id, &f->err), 0);
+    commit_ok(f);
+    store_close(f->s);
+    f->s = NULL;
+    /* Make it what otagw 1 left: step 1 only. */
+    raw_exec(f->path, "DROP TABLE idem; PRAGMA user_version = 1");
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    open_ok(f);
+    assert_int_equal(store_schema_version(f->s), 2);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+    struct store_se se;
+    assert_int_equal(store_se_find(f->s, "SE-MIG", &se, &f->err), 0);
+    assert_int_equal(se.id, id);
+    uint8_t h[32] = {1};
+    assert_int_equal(store_idem_put(f->s, "after-migration", h, 201, "{}", 1, &f->err), 0);
+    commit_ok(f);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM idem"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                      " AND name = 'idem_t'"),
+                     1);
+}
+
+/* The task listing of the business API: filters, order, paging, the index each form uses. */
+static void test_tasks_list(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    struct ota_err *e = &f->err;
+    static const struct {
+        int64_t id, se;
+        enum task_state st;
+        int64_t job;
+    } rows[] = {
+        {1, 1, TASK_DONE, 0},   {2, 2, TASK_QUEUED, 7},    {3, 1, TASK_QUEUED, 7},
+        {4, 1, TASK_FAILED, 0}, {5, 2, TASK_CANCELLED, 7}, {6, 1, TASK_QUEUED, 0},
+    };
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(rows); i++) {
+        struct store_task t = mktask(rows[i].id, rows[i].se, rows[i].st);
+        t.job = rows[i].job;
+        assert_int_equal(store_task_insert(f->s, &t, e), 0);
+    }
+    commit_ok(f);
+    struct store_task_filter all = {.state = -1};
+    struct walk w = {.params_null = true};
+    assert_int_equal(store_tasks_list(f->s, &all, 10, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 6);
+    assert_int_equal(w.ids[0], 6); /* newest first */
+    assert_int_equal(w.ids[5], 1);
+    assert_true(w.params_null);
+
+    /* paging: 2 at a time with before_id */
+    struct store_task_filter pg = {.state = -1};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &pg, 2, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    pg.before_id = w.ids[1];
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &pg, 2, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.ids[0], 4);
+    assert_int_equal(w.ids[1], 3);
+
+    /* by job (+ state), by SE (+ job), by state, by creation time */
+    struct store_task_filter fj = {.job = 7, .state = TASK_QUEUED};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &fj, 10, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.ids[0], 3);
+    assert_int_equal(w.ids[1], 2);
+    struct store_task_filter fs = {.se = 2, .job = 7, .state = -1};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &fs, 10, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.ids[0], 5);
+    struct store_task_filter fse = {.se = 1, .state = TASK_QUEUED};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &fse, 10, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.ids[0], 6);
+    assert_int_equal(w.ids[1], 3);
+    struct store_task_filter ft = {.state = -1, .created_from = 1002, .created_to = 1004};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &ft, 10, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 3);
+    assert_int_equal(w.ids[0], 4);
+    assert_int_equal(w.ids[2], 2);
+    struct store_task_filter none = {.job = 99, .state = -1};
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_tasks_list(f->s, &none, 10, walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 0);
+    /* the callback can stop the walk */
+    struct walk stop = {.stop_after = 1};
+    assert_int_equal(store_tasks_list(f->s, &all, 10, walk_cb, &stop, e), -42);
+
+    /* bad arguments */
+    struct store_task_filter bad = {.state = TASK_STATE__COUNT};
+    assert_int_equal(store_tasks_list(f->s, &bad, 10, walk_cb, &w, e), -EINVAL);
+    bad.state = -2;
+    assert_int_equal(store_tasks_list(f->s, &bad, 10, walk_cb, &w, e), -EINVAL);
+    struct store_task_filter neg = {.job = -1, .state = -1};
+    assert_int_equal(store_tasks_list(f->s, &neg, 10, walk_cb, &w, e), -EINVAL);
+    assert_int_equal(store_tasks_list(f->s, NULL, 10, walk_cb, &w, e), -EINVAL);
+    assert_int_equal(store_tasks_list(f->s, &all, 10, NULL, &w, e), -EINVAL);
+    assert_int_equal(store_staged(f->s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1365,6 +1570,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idem_put_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idem_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tasks_list, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers shared by the business API files (gateway/api_*.c): RFC 3339
+ * times, strict ids and text checks, SHA-256 of request bodies for the
+ * Idempotency-Key records, the engine-error -> HTTP answer mapping, and the
+ * OpenAPI document embedded at build time (CMakeLists.txt turns
+ * gateway/openapi.json into a byte array).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "gateway/http.h"
+#include "ota/ota_common.h"
+#include "queue/engine.h"
+#include "queue/store.h"
+
+#define API_TIME_MAX 32 /* "2026-11-25T20:43:42.123Z" + NUL, with room */
+
+/*
+ * Parse an RFC 3339 UTC time, strictly: "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z"
+ * ('T'/'Z' also lower case; "+00:00" accepted as Z; other offsets, leap
+ * seconds, years before 1970 or after 9999 and trailing bytes refused).
+ * *ms: epoch milliseconds (fractions below 1 ms are dropped). 0 or -EINVAL
+ * (OTA_ERR_VALUE, field named in err->msg).
+ */
+int api_time_parse(const char *field, const char *s, int64_t *ms,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* Format epoch ms as "YYYY-MM-DDTHH:MM:SS.mmmZ". 0 or -EINVAL (out of range). */
+int api_time_format(int64_t ms, char out[API_TIME_MAX]);
+
+/* A JSON string with the formatted time, or JSON null for ms <= 0. NULL on OOM. */
+json_t *api_time_json(int64_t ms);
+
+/* Wall clock in epoch ms. */
+int64_t api_now_ms(void);
+
+/* Decimal 1..INT64_MAX, digits only, no sign or leading zero. */
+bool api_parse_id(const char *s, int64_t *id);
+
+/* s is lo..hi bytes of printable ASCII (0x20..0x7e). */
+bool api_printable(const char *s, size_t lo, size_t hi);
+
+/* SHA-256 (OpenSSL EVP). 0 or -ENOMEM / -EIO. */
+int api_sha256(const void *p, size_t n, uint8_t out[32]);
+
+/*
+ * Answer an engine/store error with the one error shape: -EINVAL 400,
+ * -ENOENT 404, -EEXIST/-EBUSY/-EALREADY 409, -ESHUTDOWN 503, other 500
+ * ("internal"). code is used for 4xx; err->msg is the message.
+ */
+void api_respond_rc(struct http_req *req, int rc, const char *code, const struct ota_err *err);
+
+/*
+ * The engine's store, for the API's own durable records (idempotency keys)
+ * and read-only queries the engine API does not offer. Staged writes join
+ * the engine's open batch. queue/engine.h has no accessor yet: this one
+ * reaches into queue/eng_int.h until it gets one.
+ */
+struct store *api_eng_store(struct eng *e);
+
+/* The OpenAPI document, NUL-terminated (generated from gateway/openapi.json). */
+extern const unsigned char gw_openapi_json[];
+extern const size_t gw_openapi_json_len; /* without the NUL */
+
+/*
+ * The routes gateway/api_tasks.c registers, as "METHOD /pattern" strings;
+ * *n gets the count. The test compares them with the OpenAPI document.
+ */
+const char *const *gw_api_tasks_route_list(size_t *n);

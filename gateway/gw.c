@@ -1,0 +1,411 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon context (gateway/gw.h): builds the engine, the key store, the
+ * bearer and its links and the HTTP listener from a struct gw_conf, in that
+ * order, and tears them down in the reverse one so that nothing acknowledged
+ * is lost: the HTTP listener goes first (no new work), the engine commits,
+ * the bearer sends the acks of that commit, then closes its links. Also the
+ * structured log (issue #6 "Structured logs") and GET /v1/health.
+ */
+#include "gateway/gw.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway/keys.h"
+#include "gateway/platform.h"
+
+/* ---- structured log ------------------------------------------------------------------ */
+
+/* One line: ts, level, msg (quoted), then pairs as given (already key=value text) or nothing. */
+static void log_emit(struct gw *g, int level, const char *msg, const char *pairs)
+{
+    if (g && level > (int)g->conf.log_level) {
+        return;
+    }
+    FILE *f = g && g->log ? g->log : stderr;
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(f, "ts=%s.%03ldZ level=%s msg=", when, ts.tv_nsec / 1000000L,
+            gw_conf_log_level_name((enum gw_conf_log_level)level));
+    fputc('"', f);
+    /* msg always quoted so that readers find its end the same way every time. */
+    for (const char *p = msg; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            fputc('\\', f);
+            fputc(c, f);
+        } else if (c == '\n') {
+            fputs("\\n", f);
+        } else if (c < ' ') {
+            fputc(' ', f);
+        } else {
+            fputc(c, f);
+        }
+    }
+    fputc('"', f);
+    if (pairs && pairs[0]) {
+        fputc(' ', f);
+        fputs(pairs, f);
+    }
+    fputc('\n', f);
+    fflush(f);
+}
+
+/* True when p starts a "key=" token: [a-z_][a-z0-9_.]*= */
+static bool is_pair_start(const char *p)
+{
+    if (!((*p >= 'a' && *p <= 'z') || *p == '_')) {
+        return false;
+    }
+    for (p++; *p; p++) {
+        if (*p == '=') {
+            return true;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '.')) {
+            return false;
+        }
+    }
+    return false;
+}
+
+void gw_log(struct gw *g, int level, const char *fmt, ...)
+{
+    if (g && level > (int)g->conf.log_level) {
+        return;
+    }
+    char buf[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    /* The message is the text before the first " key=" token; the rest are the pairs. */
+    char *pairs = NULL;
+    for (char *p = buf; *p; p++) {
+        if ((p == buf || p[-1] == ' ') && is_pair_start(p)) {
+            pairs = p;
+            if (p > buf) {
+                p[-1] = '\0';
+            }
+            break;
+        }
+    }
+    log_emit(g, level, pairs == buf ? "" : buf, pairs);
+}
+
+static int log_open(struct gw *g, struct ota_err *err)
+{
+    if (!g->conf.log_file[0]) {
+        g->log = stderr;
+        return 0;
+    }
+    FILE *f = fopen(g->conf.log_file, "a");
+    if (!f) {
+        int e = errno;
+        return ota_fail(err, -e, OTA_ERR_ARG, "log_file %s: %s", g->conf.log_file, strerror(e));
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    g->log = f;
+    return 0;
+}
+
+int gw_reopen_log(struct gw *g, struct ota_err *err)
+{
+    if (!g || !g->conf.log_file[0]) {
+        return 0;
+    }
+    FILE *f = fopen(g->conf.log_file, "a");
+    if (!f) {
+        int e = errno;
+        /* Keep writing to the old file rather than losing lines. */
+        return ota_fail(err, -e, OTA_ERR_ARG, "log_file %s: %s", g->conf.log_file, strerror(e));
+    }
+    setvbuf(f, NULL, _IOLBF, 0);
+    if (g->log && g->log != stderr) {
+        fclose(g->log);
+    }
+    g->log = f;
+    gw_log(g, GW_CONF_LOG_NOTICE, "log reopened");
+    return 0;
+}
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+void gw_respond_err(struct http_req *req, int rc, const char *code, const struct ota_err *err)
+{
+    int status;
+    switch (rc) {
+    case -EINVAL:
+        status = 400;
+        break;
+    case -ENOENT:
+        status = 404;
+        break;
+    case -EEXIST:
+    case -EBUSY:
+    case -EALREADY:
+        status = 409;
+        break;
+    case -ESHUTDOWN:
+        status = 503;
+        break;
+    default:
+        status = 500;
+        break;
+    }
+    const char *msg = err && err->msg[0] ? err->msg : strerror(rc < 0 ? -rc : rc);
+    (void)http_respond_error(req, status, code ? code : "error", "%s", msg);
+}
+
+/* ---- engine hooks ------------------------------------------------------------------- */
+
+static int hook_keys(void *arg, const char *seid, const uint8_t tar[3], struct eng_scp80_keys *out,
+                     struct ota_err *err)
+{
+    struct gw *g = arg;
+    return gw_keys_get_scp80(g->keys, seid, tar, out, err);
+}
+
+/* plat_engine_build_script takes a struct plat_ctx * as arg, not the hooks' arg (struct gw *). */
+static int hook_build_script(void *arg, const struct eng_task_view *t, uint8_t tar[3],
+                             uint8_t *script, size_t cap, size_t *len, struct ota_err *err)
+{
+    (void)arg;
+    return plat_engine_build_script(NULL, t, tar, script, cap, len, err);
+}
+
+static void hook_final(void *arg, const struct eng_task_view *t)
+{
+    struct gw *g = arg;
+    gw_log(g, GW_CONF_LOG_INFO, "task final task=%lld job=%lld se=%s op=%s state=%s reason=%s",
+           (long long)t->id, (long long)t->job, t->seid ? t->seid : "", task_op_name(t->op),
+           task_state_name(t->state), task_reason_name(t->reason));
+    /*
+     * TODO(issue #6, result callbacks): POST the result to the task's
+     * callback URL with an HMAC-SHA256 signature (conf.callback_secret),
+     * retried with back-off until acknowledged and kept across restarts (an
+     * outbox table written in the same commit). Until then the log line
+     * above is the only notification.
+     */
+}
+
+static void hook_log(void *arg, int level, const char *msg)
+{
+    log_emit(arg, level, msg, "src=engine");
+}
+
+static void on_link_state(void *arg, const char *link, enum bearer_link_state from,
+                          enum bearer_link_state to, const char *why)
+{
+    struct gw *g = arg;
+    int level = to == BEARER_LINK_UP     ? GW_CONF_LOG_NOTICE
+                : to == BEARER_LINK_DOWN ? GW_CONF_LOG_WARNING
+                                         : GW_CONF_LOG_INFO;
+    gw_log(g, level, "link state link=%s from=%s to=%s why=\"%s\"", link,
+           bearer_link_state_name(from), bearer_link_state_name(to), why ? why : "");
+}
+
+static void on_submit_result(void *arg, const struct bearer_submit_result *r)
+{
+    struct gw *g = arg;
+    if (!g->eng) {
+        return;
+    }
+    eng_on_submit_result(g->eng, r);
+}
+
+static int on_dlr(void *arg, const struct bearer_dlr *d)
+{
+    struct gw *g = arg;
+    if (!g->eng) {
+        return -ESHUTDOWN;
+    }
+    return eng_on_dlr(g->eng, d);
+}
+
+static int on_mo(void *arg, const struct bearer_mo *m)
+{
+    struct gw *g = arg;
+    if (!g->eng) {
+        return -ESHUTDOWN;
+    }
+    return eng_on_mo(g->eng, m);
+}
+
+static void on_ready(void *arg)
+{
+    struct gw *g = arg;
+    if (!g->eng) {
+        return;
+    }
+    eng_on_ready(g->eng);
+}
+
+/* ---- GET /v1/health ---------------------------------------------------------------- */
+
+static void route_health(struct http_req *req, void *arg)
+{
+    struct gw *g = arg;
+    json_t *links = json_array();
+    for (size_t i = 0;; i++) {
+        const char *name = NULL;
+        struct bearer_link_stats st;
+        if (!bearer_link_stats(g->bearer, i, &name, &st)) {
+            break;
+        }
+        json_array_append_new(links,
+                              json_pack("{s:s, s:s, s:I, s:I}", "name", name ? name : "", "state",
+                                        bearer_link_state_name(st.state), "in_flight",
+                                        (json_int_t)st.in_flight, "held", (json_int_t)st.held));
+    }
+    struct eng_stats es;
+    eng_stats(g->eng, &es);
+    json_t *eng =
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "run",
+                  es.run == ENG_RUNNING ? "running" : "stopped-error", "queued",
+                  (json_int_t)es.queued, "active", (json_int_t)es.active, "waiting_bearer",
+                  (json_int_t)es.waiting_bearer, "accepted", (json_int_t)es.accepted, "done",
+                  (json_int_t)es.done, "failed", (json_int_t)es.failed, "expired",
+                  (json_int_t)es.expired, "cancelled", (json_int_t)es.cancelled, "retries",
+                  (json_int_t)es.retries, "commits", (json_int_t)es.commits);
+    const char *status = es.run == ENG_RUNNING && !g->stopping ? "ok" : "degraded";
+    json_t *body = json_pack("{s:s, s:o, s:o}", "status", status, "links", links, "engine", eng);
+    (void)http_respond_json(req, es.run == ENG_RUNNING ? 200 : 503, body);
+}
+
+/* ---- start / stop ------------------------------------------------------------------ */
+
+int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, struct ota_err *err)
+{
+    if (!loop || !conf || !out) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "gw_start: NULL argument");
+    }
+    struct gw *g = calloc(1, sizeof(*g));
+    if (!g) {
+        return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "out of memory");
+    }
+    g->loop = loop;
+    g->conf = *conf;
+    const struct eng_conf *ec = gw_conf_eng(&g->conf);
+    int rc = log_open(g, err);
+    if (rc < 0) {
+        goto fail;
+    }
+
+    struct eng_hooks hooks = {
+        .scp80_keys = hook_keys,
+        .build_script = hook_build_script,
+        .final = hook_final,
+        .log = hook_log,
+        .arg = g,
+    };
+    rc = eng_open(loop, ec, &hooks, &g->eng, err);
+    if (rc < 0) {
+        goto fail;
+    }
+    /* After eng_open: the engine creates the file and switches it to WAL. */
+    rc = gw_keys_open(g->conf.db_path, ec->durable, &g->keys, err);
+    if (rc < 0) {
+        goto fail;
+    }
+
+    /*
+     * Our own callbacks forwarding to the engine's eng_on_* (what
+     * eng_bearer_cbs would install), so that link state changes can be logged
+     * with the daemon's context as arg.
+     */
+    struct bearer_cbs cbs = {
+        .submit_result = on_submit_result,
+        .dlr = on_dlr,
+        .mo = on_mo,
+        .link_state = on_link_state,
+        .ready = on_ready,
+        .arg = g,
+    };
+    rc = bearer_new(loop, &cbs, &g->bearer, err);
+    if (rc < 0) {
+        goto fail;
+    }
+    for (size_t i = 0; i < g->conf.n_links; i++) {
+        rc = bearer_add_link(g->bearer, &g->conf.links[i], err);
+        if (rc < 0) {
+            goto fail;
+        }
+    }
+    eng_use_bearer(g->eng, g->bearer);
+
+    struct http_conf hc = {
+        .bind_addr = g->conf.listen_host,
+        .port = g->conf.listen_port,
+        .max_body = g->conf.max_body,
+    };
+    rc = http_server_new(loop, &hc, &g->http, err);
+    if (rc < 0) {
+        goto fail;
+    }
+    rc = http_route(g->http, "GET", "/v1/health", route_health, g, err);
+    if (rc == 0) {
+        rc = gw_api_ses_routes(g, err);
+    }
+    if (rc == 0) {
+        rc = gw_api_tasks_routes(g, err);
+    }
+    if (rc < 0) {
+        goto fail;
+    }
+    gw_log(g, GW_CONF_LOG_NOTICE, "otagw started listen=%s:%u links=%zu db=%s", g->conf.listen_host,
+           (unsigned)http_server_port(g->http), g->conf.n_links, g->conf.db_path);
+    *out = g;
+    return 0;
+fail:
+    gw_stop(g);
+    return rc;
+}
+
+void gw_stop(struct gw *g)
+{
+    if (!g) {
+        return;
+    }
+    g->stopping = true;
+    /*
+     * Commit before closing HTTP: the commit answers submits still waiting
+     * for their accept callback, which hold requests the server would free.
+     */
+    if (g->eng) {
+        struct ota_err err;
+        if (eng_flush(g->eng, &err) < 0) {
+            gw_log(g, GW_CONF_LOG_ERR, "final commit failed err=\"%s\"", err.msg);
+        }
+    }
+    http_server_free(g->http);
+    g->http = NULL;
+    /* Acks of what the last commit holds go out before the links close (else redelivered). */
+    if (g->bearer) {
+        bearer_release_acks(g->bearer);
+        bearer_shutdown(g->bearer);
+    }
+    eng_close(g->eng);
+    g->eng = NULL;
+    bearer_free(g->bearer);
+    g->bearer = NULL;
+    gw_keys_close(g->keys);
+    g->keys = NULL;
+    if (g->log) {
+        gw_log(g, GW_CONF_LOG_NOTICE, "otagw stopped");
+    }
+    if (g->log && g->log != stderr) {
+        fclose(g->log);
+    }
+    g->log = NULL;
+    gw_conf_fini(&g->conf);
+    free(g);
+}
