@@ -188,13 +188,7 @@ static void hook_final(void *arg, const struct eng_task_view *t)
     gw_log(g, GW_CONF_LOG_INFO, "task final task=%lld job=%lld se=%s op=%s state=%s reason=%s",
            (long long)t->id, (long long)t->job, t->seid ? t->seid : "", task_op_name(t->op),
            task_state_name(t->state), task_reason_name(t->reason));
-    /*
-     * TODO(issue #6, result callbacks): POST the result to the task's
-     * callback URL with an HMAC-SHA256 signature (conf.callback_secret),
-     * retried with back-off until acknowledged and kept across restarts (an
-     * outbox table written in the same commit). Until then the log line
-     * above is the only notification.
-     */
+    gw_callbacks_task_final(g, t);
 }
 
 static void hook_log(void *arg, int level, const char *msg)
@@ -358,6 +352,12 @@ int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, 
     if (rc == 0) {
         rc = gw_api_tasks_routes(g, err);
     }
+    if (rc == 0) {
+        rc = gw_wallet_start(g, err);
+    }
+    if (rc == 0) {
+        rc = gw_callbacks_start(g, err);
+    }
     if (rc < 0) {
         goto fail;
     }
@@ -376,6 +376,7 @@ void gw_stop(struct gw *g)
         return;
     }
     g->stopping = true;
+    gw_wallet_stop(g);
     /*
      * Commit before closing HTTP: the commit answers submits still waiting
      * for their accept callback, which hold requests the server would free.
@@ -388,6 +389,7 @@ void gw_stop(struct gw *g)
     }
     http_server_free(g->http);
     g->http = NULL;
+    gw_callbacks_stop(g);
     /* Acks of what the last commit holds go out before the links close (else redelivered). */
     if (g->bearer) {
         bearer_release_acks(g->bearer);

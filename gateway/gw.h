@@ -23,7 +23,9 @@
 #include "queue/engine.h"
 #include "smpp/bearer.h"
 
-struct gw_keys; /* gateway/keys.h */
+struct gw_keys;      /* gateway/keys.h */
+struct gw_wallet;    /* gateway/wallet.c: the wallet pull API and its SCP02 sessions */
+struct gw_callbacks; /* gateway/callbacks.c: result callbacks to business platforms */
 
 struct gw {
     struct ev_loop *loop; /* borrowed from main */
@@ -32,6 +34,8 @@ struct gw {
     struct bearer *bearer;
     struct http_server *http;
     struct gw_keys *keys;
+    struct gw_wallet *wallet;
+    struct gw_callbacks *callbacks;
     FILE *log; /* stderr or conf.log_file (reopened on SIGHUP) */
     bool stopping;
 };
@@ -55,6 +59,24 @@ int gw_reopen_log(struct gw *g, struct ota_err *err);
 /* Route registration, one per API file; called by gw_start. */
 int gw_api_ses_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;   /* api_ses.c, keys */
 int gw_api_tasks_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK; /* api_tasks.c, jobs */
+
+/*
+ * The wallet pull API (spec 5.8.5.2): registers its routes on g->http and
+ * runs SCP02 sessions for pulled tasks. Started after the engine and the
+ * HTTP server, stopped before them.
+ */
+int gw_wallet_start(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;
+void gw_wallet_stop(struct gw *g);
+
+/*
+ * Result callbacks to business platforms: POSTed with an HMAC-SHA256
+ * signature, retried with back-off until acknowledged, kept across
+ * restarts. gw_callbacks_task_final is called from the engine's final hook
+ * (after the commit that made the task final).
+ */
+int gw_callbacks_start(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;
+void gw_callbacks_stop(struct gw *g);
+void gw_callbacks_task_final(struct gw *g, const struct eng_task_view *t);
 
 /*
  * Answer an engine/store error as the one JSON error shape with the status
