@@ -143,6 +143,7 @@ struct eng_conf {
      * acknowledged before its commit either way: coalescing delays accept
      * callbacks, parts to the bearer, DLR/MO acks and final hooks by up to
      * this much. commit_max_staged, eng_flush and eng_close commit at once.
+     * At most 1000 (eng_open: -EINVAL above).
      */
     unsigned commit_interval_ms;
     /*
