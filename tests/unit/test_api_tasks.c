@@ -963,6 +963,8 @@ static const char *const other_routes[] = {
     "GET /v1/ses/{seid}",
     "POST /v1/ses/{seid}/keys/scp80",
     "GET /v1/health",
+    "POST /v1/wallet/pull", /* gateway/wallet.c (gw_wallet_start) */
+    "POST /v1/wallet/sessions/{session}",
 };
 
 static bool listed(const char *name, const char *const *names, size_t n)

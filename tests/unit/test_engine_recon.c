@@ -2956,6 +2956,72 @@ static void test_commit_coalescing(void **state)
     assert_int_equal(h->n_fins, 6);
 }
 
+static void test_open_bad_conf(void **state)
+{
+    struct h *h = *state;
+    struct eng_hooks hk;
+    memset(&hk, 0, sizeof(hk));
+    hk.log = hook_log;
+    size_t n = 0;
+    struct eng_conf base = h->conf;
+    for (int k = 0; k < 4; k++) {
+        struct eng_conf c = base;
+        const char *what = "";
+        switch (k) {
+        case 0:
+            c.commit_interval_ms = 1001;
+            what = "commit_interval_ms 1001";
+            break;
+        case 1:
+            c.job_chunk = 0;
+            what = "job_chunk 0";
+            break;
+        case 2:
+            c.dispatch_max_turn = 0;
+            what = "dispatch_max_turn 0";
+            break;
+        default:
+            c.max_attempts = 0;
+            what = "max_attempts 0";
+            break;
+        }
+        struct eng *e = NULL;
+        struct ota_err err;
+        memset(&err, 0, sizeof(err));
+        int rc = eng_open(h->loop, &c, &hk, &e, &err);
+        if (rc != -EINVAL) {
+            if (rc == 0) {
+                eng_close(e);
+            }
+            fail_msg("eng_open with %s: expected -EINVAL, got %d (%s)", what, rc, err.msg);
+        }
+        n++;
+    }
+    assert_int_equal(n, 4);
+    /* a file that is not an otagw store */
+    FILE *f = fopen(h->db, "w");
+    assert_non_null(f);
+    fputs("this is not a database, just text that is long enough to be read as a header\n", f);
+    fclose(f);
+    struct eng *e = NULL;
+    struct ota_err err;
+    int rc = eng_open(h->loop, &h->conf, &hk, &e, &err);
+    if (rc >= 0) {
+        eng_close(e);
+        fail_msg("eng_open on a text file succeeded");
+    }
+    /* a directory that does not exist */
+    char path[160];
+    snprintf(path, sizeof(path), "%s/no/such/dir/otagw.db", h->dir);
+    struct eng_conf c = h->conf;
+    c.db_path = path;
+    rc = eng_open(h->loop, &c, &hk, &e, &err);
+    if (rc >= 0) {
+        eng_close(e);
+        fail_msg("eng_open in a missing directory succeeded");
+    }
+}
+
 /* ---- tests: a failed commit ---------------------------------------------------------------- */
 
 /*
@@ -3098,6 +3164,7 @@ int main(void)
         T(test_restart_wait_ended_while_down),
         T(test_restart_job_continues),
         T(test_commit_coalescing),
+        T(test_open_bad_conf),
         T(test_commit_failure_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
