@@ -237,7 +237,7 @@ static int set_uint(struct ps *p, const char *key, const char *v, uint64_t min, 
                     uint64_t *out)
 {
     char why[64];
-    uint64_t x;
+    uint64_t x = 0;
 
     snprintf(why, sizeof(why), "a whole number %llu..%llu", (unsigned long long)min,
              (unsigned long long)max);
@@ -401,7 +401,7 @@ static int set_hostport(struct ps *p, const char *key, const char *v, char *host
 {
     const char *hs, *he, *ps;
     char h[GW_CONF_HOST_MAX];
-    uint64_t x;
+    uint64_t x = 0;
 
     if (v[0] == '[') {
         hs = v + 1;
@@ -490,7 +490,7 @@ static int gw_key(struct ps *p, int k, const char *v)
     case GK_MAX_BODY:
         return set_size(p, "max_body", v, 1024, 256 * 1048576ull, &c->max_body);
     case GK_PLAIN_HTTP: {
-        bool b;
+        bool b = false;
         rc = set_bool(p, "plain_http", v, &b);
         if (rc == 0 && !b) {
             /* TODO(#7): TLS listener; until then "no" would leave no way in. */
@@ -527,7 +527,7 @@ static int gw_key(struct ps *p, int k, const char *v)
 static int eng_key(struct ps *p, int k, const char *v)
 {
     struct eng_conf *e = &p->c.eng;
-    uint64_t x;
+    uint64_t x = 0;
     int rc;
 
     switch ((enum eng_key)k) {
@@ -585,7 +585,7 @@ static int eng_key(struct ps *p, int k, const char *v)
 static int wal_key(struct ps *p, int k, const char *v)
 {
     struct gw_conf *c = &p->c;
-    uint64_t x;
+    uint64_t x = 0;
     int rc;
 
     switch ((enum wal_key)k) {
@@ -618,7 +618,7 @@ static int wal_key(struct ps *p, int k, const char *v)
 static int link_key(struct ps *p, struct link_acc *l, int k, const char *v)
 {
     struct bearer_link_conf *c = &l->v;
-    uint64_t x;
+    uint64_t x = 0;
     int rc;
 
     switch ((enum link_key)k) {

@@ -875,7 +875,7 @@ static int add_install(struct plat_script *s, const struct plat_aid *elf, const 
                        size_t obj, bool selectable, struct ota_err *err)
 {
     uint8_t ip[P_APP_PARAMS_MAX + 32];
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     int n = install_params(m, ip, sizeof(ip), err);
     if (n < 0) {
         return n;
@@ -905,7 +905,7 @@ static int add_load_file(struct plat_script *s, const struct p_params *p, size_t
 {
     const struct p_file *f = &p->files[i];
     bool main_file = i + 1 == p->n_files;
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     size_t nb;
     struct ota_gp_install in = {
         .kind = OTA_GP_INSTALL_FOR_LOAD,
@@ -1014,7 +1014,7 @@ static int build_delete(const struct p_params *p, const struct plat_model *m, st
                         struct ota_err *err)
 {
     struct plat_aid elf = p->elf;
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     int rc;
 
     if (p->with_elf && elf.len == 0 && m) {
@@ -1047,7 +1047,7 @@ static int build_set_status(const struct p_params *p, bool lock, struct plat_scr
 {
     /* spec 5.8.4.3.2: every instance of the application is locked / unlocked */
     for (size_t i = 0; i < p->n_aids; i++) {
-        struct plat_apdu *a;
+        struct plat_apdu *a = NULL;
         int rc = slot(s, PLAT_STEP_SET_STATUS, i, &a, err);
         if (rc == 0) {
             rc = commit(s, a,
@@ -1065,7 +1065,7 @@ static int build_set_status(const struct p_params *p, bool lock, struct plat_scr
 
 static int build_perso(const struct p_params *p, struct plat_script *s, struct ota_err *err)
 {
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     struct ota_gp_install in = {
         .kind = OTA_GP_INSTALL_FOR_PERSONALIZATION,
         .app_aid = p->aids[0].b,
@@ -1098,7 +1098,7 @@ static int build_sd_create(const struct p_params *p, struct plat_script *s, stru
 
 static int build_sd_delete(const struct p_params *p, struct plat_script *s, struct ota_err *err)
 {
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     int rc = slot(s, PLAT_STEP_DELETE, 0, &a, err);
     if (rc == 0) {
         rc = commit(
@@ -1127,7 +1127,7 @@ static int build_key_update(const struct p_params *p, const struct plat_ctx *ctx
 {
     struct plat_key_material km;
     struct ota_crypto *cx = NULL;
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     int rc = slot(s, PLAT_STEP_PUT_KEY, 0, &a, err);
 
     if (rc < 0) {
@@ -1180,7 +1180,7 @@ static int build_key_update(const struct p_params *p, const struct plat_ctx *ctx
 
 static int add_get_status(struct plat_script *s, uint8_t p1, bool next, struct ota_err *err)
 {
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     uint8_t p2 = (uint8_t)(OTA_GP_STATUS_TLV | (next ? OTA_GP_STATUS_NEXT : 0));
     int rc = slot(s, PLAT_STEP_GET_STATUS, p1, &a, err);
     if (rc == 0) {
@@ -1194,7 +1194,7 @@ static int add_get_status(struct plat_script *s, uint8_t p1, bool next, struct o
 static int build_info(const struct p_params *p, struct plat_script *s, struct ota_err *err)
 {
     uint8_t elf_p1 = p->with_modules ? OTA_GP_STATUS_ELF_MOD : OTA_GP_STATUS_ELF;
-    struct plat_apdu *a;
+    struct plat_apdu *a = NULL;
     int rc = 0;
 
     if (p->scope & P_SCOPE_SPACE) {

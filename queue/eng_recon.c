@@ -225,8 +225,25 @@ int eng_on_dlr(struct eng *e, const struct bearer_dlr *d)
     char detail[160];
     snprintf(detail, sizeof(detail), "dlr %s id %s stat %s err %d", bearer_dlr_state_name(d->state),
              d->msg_id, d->stat, d->err);
-    struct eng_map_ent *ent =
-        eng_map_get(&e->by_msgid, d->msg_id, strnlen(d->msg_id, sizeof(d->msg_id)));
+    /*
+     * Kannel carries our part token back (dlr_url) and names the SMSC's own
+     * message id, not the one bearerbox acked: the token is the match there,
+     * checked against the current attempt like a submit result.
+     */
+    struct eng_map_ent *ent = NULL;
+    if (d->has_token) {
+        unsigned tatt = (unsigned)(d->token >> 8) & 0xff;
+        unsigned tp = (unsigned)d->token & 0xff;
+        struct eng_atask *ta = eng_active_get(e, (int64_t)(d->token >> 16));
+        if (ta && (ta->attempts & 0xff) == tatt && tp >= 1 && tp <= ta->n_parts &&
+            ta->parts[tp - 1].msg_id[0]) {
+            ent = eng_map_get(&e->by_msgid, ta->parts[tp - 1].msg_id,
+                              strlen(ta->parts[tp - 1].msg_id));
+        }
+    }
+    if (!ent) {
+        ent = eng_map_get(&e->by_msgid, d->msg_id, strnlen(d->msg_id, sizeof(d->msg_id)));
+    }
     struct ota_err err;
     if (!ent) {
         int64_t task = 0;
@@ -519,6 +536,12 @@ int eng_on_mo(struct eng *e, const struct bearer_mo *m)
     if (!m || !m->orig) {
         return 0;
     }
+    /* SMSCs (through bearerbox) write international originators with '+'; we store digits. */
+    struct bearer_mo plain = *m;
+    if (plain.orig[0] == '+') {
+        plain.orig++;
+    }
+    m = &plain;
     struct ota_err err;
     struct eng_atask *cand[16];
     size_t n = 0;
