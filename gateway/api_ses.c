@@ -392,6 +392,125 @@ static void route_keys_scp80(struct http_req *req, void *arg)
                                       (int)json_integer_value(kvn)));
 }
 
+/* One SD key (ENC, MAC or DEK): 16 octets of 3DES 2-key, its KCV checked when given. */
+static int sd_key(struct http_req *req, struct ota_crypto *cx, const char *name, const char *hex,
+                  const uint8_t *kcv, struct ota_key *out)
+{
+    uint8_t raw[16];
+    struct ota_err err;
+    int n = hex_decode(hex, raw, 16, 16);
+    if (n < 0 || ota_key_set(out, OTA_CIPHER_3DES2, raw, 16, &err) < 0) {
+        OPENSSL_cleanse(raw, sizeof(raw));
+        (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
+                                 "%s: 32 hex digits (a 3DES 2-key key)", name);
+        return -EINVAL;
+    }
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (kcv) {
+        uint8_t got[3];
+        if (ota_crypto_kcv(cx, out, got, &err) < 0 || CRYPTO_memcmp(got, kcv, 3) != 0) {
+            (void)http_respond_error(req, 400, "kcv-mismatch", "%s: key check value differs", name);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* POST /v1/ses/{seid}/keys/sd: an SCP02 key set (ENC, MAC, DEK) of a security domain. */
+static void route_keys_sd(struct http_req *req, void *arg)
+{
+    struct gw *g = arg;
+    struct ota_err err;
+    struct gw_keys_sd ks;
+    memset(&ks, 0, sizeof(ks));
+    const char *seid = http_req_param(req, "seid");
+    if (!seid || !seid_ok(seid)) {
+        (void)http_respond_error(req, 400, "bad-seid", "seid: 1..64 printable ASCII characters");
+        return;
+    }
+    json_t *body = http_req_json(req, &err);
+    if (!body) {
+        (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
+        return;
+    }
+    static const char *const allowed[] = {"sd_aid", "kvn", "enc", "mac", "dek", "kcv", NULL};
+    const char *bad = unknown_member(body, allowed);
+    if (bad) {
+        (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
+        return;
+    }
+    bool answered = false;
+    const char *aid = str_member(req, body, "sd_aid", true, &answered);
+    const char *enc = answered ? NULL : str_member(req, body, "enc", true, &answered);
+    const char *mac = answered ? NULL : str_member(req, body, "mac", true, &answered);
+    const char *dek = answered ? NULL : str_member(req, body, "dek", true, &answered);
+    const char *kcv_h = answered ? NULL : str_member(req, body, "kcv", false, &answered);
+    if (answered) {
+        return;
+    }
+    json_t *kvn = json_object_get(body, "kvn");
+    if (!kvn || !json_is_integer(kvn) || json_integer_value(kvn) < 1 ||
+        json_integer_value(kvn) > 127) {
+        (void)http_respond_error(req, 400, "bad-kvn", "kvn: an integer 1..127");
+        return;
+    }
+    ks.kvn = (uint8_t)json_integer_value(kvn);
+    int n = hex_decode(aid, ks.aid, 5, GW_KEYS_AID_MAX);
+    if (n < 0) {
+        (void)http_respond_error(req, 400, "bad-hex", "sd_aid: 5..16 octets of hex");
+        return;
+    }
+    ks.aid_len = (size_t)n;
+    uint8_t kcv[9];
+    if (kcv_h && hex_decode(kcv_h, kcv, 9, 9) < 0) {
+        (void)http_respond_error(req, 400, "bad-hex",
+                                 "kcv: 18 hex digits, KCV(enc) KCV(mac) KCV(dek)");
+        return;
+    }
+    struct ota_crypto *cx = NULL;
+    if (ota_crypto_new(&cx, &err) < 0) {
+        gw_respond_err(req, -ENOMEM, "crypto", &err);
+        return;
+    }
+    int rc = sd_key(req, cx, "enc", enc, kcv_h ? kcv : NULL, &ks.enc);
+    if (rc == 0) {
+        rc = sd_key(req, cx, "mac", mac, kcv_h ? kcv + 3 : NULL, &ks.mac);
+    }
+    if (rc == 0) {
+        rc = sd_key(req, cx, "dek", dek, kcv_h ? kcv + 6 : NULL, &ks.dek);
+    }
+    ota_crypto_free(cx);
+    if (rc < 0) {
+        gw_keys_sd_wipe(&ks); /* answered by sd_key */
+        return;
+    }
+    rc = eng_se_tasks(g->eng, seid, NULL, NULL, 0, NULL, &err);
+    if (rc == -ENOENT) {
+        gw_keys_sd_wipe(&ks);
+        (void)http_respond_error(req, 404, "se-not-found", "SE %s is not registered", seid);
+        return;
+    }
+    /* The engine holds the file's write lock while it stages: commit first (see keys.h). */
+    if (rc == 0) {
+        rc = eng_flush(g->eng, &err);
+    }
+    if (rc == 0) {
+        rc = gw_keys_put_sd(g->keys, seid, &ks, &err);
+    }
+    gw_keys_sd_wipe(&ks);
+    if (rc < 0) {
+        if (rc == -EBUSY) {
+            rc = -EIO;
+        }
+        gw_respond_err(req, rc, rc == -EINVAL ? "bad-key-set" : "key-store", &err);
+        return;
+    }
+    gw_log(g, GW_CONF_LOG_INFO, "sd keys imported se=%s sd=%s kvn=%u", seid, aid, (unsigned)ks.kvn);
+    (void)http_respond_json(req, 201,
+                            json_pack("{s:s, s:s, s:i}", "seid", seid, "sd_aid", aid, "kvn",
+                                      (int)json_integer_value(kvn)));
+}
+
 int gw_api_ses_routes(struct gw *g, struct ota_err *err)
 {
     int rc = http_route(g->http, "POST", "/v1/ses", route_se_register, g, err);
@@ -400,6 +519,9 @@ int gw_api_ses_routes(struct gw *g, struct ota_err *err)
     }
     if (rc == 0) {
         rc = http_route(g->http, "POST", "/v1/ses/{seid}/keys/scp80", route_keys_scp80, g, err);
+    }
+    if (rc == 0) {
+        rc = http_route(g->http, "POST", "/v1/ses/{seid}/keys/sd", route_keys_sd, g, err);
     }
     return rc;
 }

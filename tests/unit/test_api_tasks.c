@@ -962,6 +962,7 @@ static const char *const other_routes[] = {
     "POST /v1/ses",
     "GET /v1/ses/{seid}",
     "POST /v1/ses/{seid}/keys/scp80",
+    "POST /v1/ses/{seid}/keys/sd",
     "GET /v1/health",
     "POST /v1/wallet/pull", /* gateway/wallet.c (gw_wallet_start) */
     "POST /v1/wallet/sessions/{session}",
@@ -1185,6 +1186,7 @@ static void test_openapi_ses_routes_registered(void **state)
         {"POST", "/v1/ses", "{"},
         {"GET", "/v1/ses/bad%20seid", NULL},
         {"POST", "/v1/ses/bad%20seid/keys/scp80", "{}"},
+        {"POST", "/v1/ses/bad%20seid/keys/sd", "{}"},
     };
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
         struct resp r;
