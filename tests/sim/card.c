@@ -502,6 +502,9 @@ static int deliver_push(struct sim_pop *p, uint64_t idx, const uint8_t *ud, size
     s->has_push = true;
     p->counts.pushes++;
     *outcome = SIM_OUT_PUSH;
+    if (p->push_cb) {
+        p->push_cb(p->push_arg, idx, &push);
+    }
     return 0;
 }
 

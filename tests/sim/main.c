@@ -23,6 +23,7 @@
 #include "tests/sim/ismg.h"
 #include "tests/sim/sim.h"
 #include "tests/sim/smsc.h"
+#include "tests/sim/wallet.h"
 
 #define SIM_EXIT_USAGE 2
 #define SIM_EXIT_RUNTIME 1
@@ -44,6 +45,7 @@ struct sim_opts {
     uint32_t rate, window, heartbeat_s, resp_timeout_ms, gateway_code;
     const char *faults;
     const char *port_file, *counts_file;
+    const char *wallet_url; /* NULL: pushes are only recorded */
     double duration_s;
 };
 
@@ -53,6 +55,7 @@ struct sim_app {
     struct sim_pop *pop;
     struct sim_ismg *ismg;
     struct sim_smsc *smsc;
+    struct sim_wallet *wallet;
     ev_signal sig_term, sig_int, sig_usr1;
     ev_timer duration_timer, shutdown_timer;
     double started, shutdown_started;
@@ -73,6 +76,7 @@ static void usage(FILE *f)
                "                 [--seed HEX] [--rate N] [--window N] [--faults SPEC]\n"
                "                 [--heartbeat-s S] [--resp-timeout-ms MS]\n"
                "                 [--port-file PATH] [--counts-file PATH] [--duration S]\n"
+               "                 [--wallet-url http://127.0.0.1:PORT]\n"
                "At least one of --ismg / --smsc. Port 0 picks a free port (see --port-file).\n"
                "Faults: reject=P,throttle=P,dlr_lost=P,dlr_late_ms=MS,dlr_fail=P,card_absent=P,\n"
                "        por_lost=P,por_corrupt=P,drop_every_s=S (P in [0,1]).\n"
@@ -182,6 +186,7 @@ enum opt_id {
     OPT_PORT_FILE,
     OPT_COUNTS_FILE,
     OPT_DURATION,
+    OPT_WALLET_URL,
     OPT_HELP,
 };
 
@@ -214,6 +219,7 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
         {"port-file", required_argument, NULL, OPT_PORT_FILE},
         {"counts-file", required_argument, NULL, OPT_COUNTS_FILE},
         {"duration", required_argument, NULL, OPT_DURATION},
+        {"wallet-url", required_argument, NULL, OPT_WALLET_URL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -331,6 +337,9 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
             }
             o->duration_s = (double)v64;
             break;
+        case OPT_WALLET_URL:
+            o->wallet_url = optarg;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -403,6 +412,20 @@ static json_t *cards_json(const struct sim_app *app)
                      "apdus_failed", (json_int_t)k.apdus_failed, "outcomes", outcomes);
 }
 
+/* The wallet role's counts; all zero when --wallet-url is absent. */
+static json_t *wallet_json(const struct sim_app *app)
+{
+    struct sim_wallet_counts k;
+    memset(&k, 0, sizeof(k));
+    sim_wallet_counts(app->wallet, &k);
+    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "enabled", app->wallet != NULL,
+                     "wallet_pulls", (json_int_t)k.wallet_pulls, "wallet_sessions_done",
+                     (json_int_t)k.wallet_sessions_done, "wallet_sessions_failed",
+                     (json_int_t)k.wallet_sessions_failed, "wallet_http_errors",
+                     (json_int_t)k.wallet_http_errors, "wallet_dropped",
+                     (json_int_t)k.wallet_dropped, "wallet_apdus", (json_int_t)k.wallet_apdus);
+}
+
 /* Write text to path atomically (temporary file, then rename). */
 static int write_file_atomic(const char *path, const char *text)
 {
@@ -442,6 +465,7 @@ static void print_counts(struct sim_app *app)
         json_object_set_new(root, "smsc", sim_smsc_counts_json(app->smsc));
     }
     json_object_set_new(root, "cards", cards_json(app));
+    json_object_set_new(root, "wallet", wallet_json(app));
     char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(root);
     if (text == NULL) {
@@ -630,6 +654,15 @@ int main(int argc, char **argv)
         status = rc == -EINVAL || rc == -ENOENT ? SIM_EXIT_USAGE : SIM_EXIT_RUNTIME;
         goto out;
     }
+    if (opts.wallet_url != NULL) {
+        struct sim_wallet_conf wc = {.url = opts.wallet_url};
+        rc = sim_wallet_new(app->loop, app->pop, &wc, &app->wallet, &err);
+        if (rc < 0) {
+            fprintf(stderr, "otagw-sim: --wallet-url: %s\n", err.msg);
+            status = rc == -EINVAL ? SIM_EXIT_USAGE : SIM_EXIT_RUNTIME;
+            goto out;
+        }
+    }
     rc = start_roles(app, &faults);
     if (rc < 0) {
         status = rc == -EINVAL ? SIM_EXIT_USAGE : SIM_EXIT_RUNTIME;
@@ -668,6 +701,7 @@ int main(int argc, char **argv)
 out:
     sim_ismg_free(app->ismg);
     sim_smsc_free(app->smsc);
+    sim_wallet_free(app->wallet);
     sim_pop_free(app->pop);
     free(app);
     return status;

@@ -531,6 +531,19 @@ int sim_pop_last_push(const struct sim_pop *p, const char *msisdn, struct ota_pu
     return 0;
 }
 
+void sim_pop_set_push_cb(struct sim_pop *p, sim_push_cb cb, void *arg)
+{
+    if (p) {
+        p->push_cb = cb;
+        p->push_arg = arg;
+    }
+}
+
+bool sim_pop_is_generated(const struct sim_pop *p)
+{
+    return p && p->generated;
+}
+
 /* ---- file loading ---- */
 
 /* Hex string of min..max octets from member key of obj into dst. */

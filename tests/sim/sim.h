@@ -9,8 +9,9 @@
  * (RC/CC, counter mode, deciphering), runs the remote APDUs on a small
  * GlobalPlatform model (ISD, SSDs, load files, applications and their
  * life-cycle states including locked, free space) and answers with a PoR
- * shaped by the SPI. Push SMS on the wallet port are recorded (the wallet
- * role comes with the daemon, issue #6). Everything odd is counted.
+ * shaped by the SPI. Push SMS on the wallet port are recorded and handed to
+ * the push callback (the wallet role, tests/sim/wallet.h, issue #6).
+ * Everything odd is counted.
  *
  * Prefix sim_. Not part of otagw proper: test infrastructure, but held to the
  * same rules (bounded memory, errors not crashes, ASan-clean).
@@ -150,6 +151,17 @@ size_t sim_pop_n_touched(const struct sim_pop *p);
 
 /* The last push recorded for the SE behind msisdn; -ENOENT when none. */
 int sim_pop_last_push(const struct sim_pop *p, const char *msisdn, struct ota_push *out);
+
+/*
+ * Called (after recording) for every push SMS a card accepts, with the SE's
+ * 0-based index: the wallet role (tests/sim/wallet.h) hangs here. The
+ * callback must not deliver to the population. NULL cb = none.
+ */
+typedef void (*sim_push_cb)(void *arg, uint64_t idx, const struct ota_push *push);
+void sim_pop_set_push_cb(struct sim_pop *p, sim_push_cb cb, void *arg);
+
+/* True for a generated population (SEID is ASCII), false for a file one (SEID is hex). */
+bool sim_pop_is_generated(const struct sim_pop *p);
 
 /*
  * The last PoR that rode a deliver report (SIM_OUT_POR_REPORT), as the

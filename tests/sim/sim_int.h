@@ -76,6 +76,9 @@ struct sim_pop {
     struct sim_counts counts;
     struct sim_mo last_report;
     bool has_report;
+    /* the wallet role's hook (sim_pop_set_push_cb) */
+    sim_push_cb push_cb;
+    void *push_arg;
 };
 
 void sim_se_def_wipe(struct sim_se_def *d);
