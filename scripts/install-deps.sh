@@ -22,6 +22,8 @@ PKGS=(
   libcmocka-dev
   # outside judges and helpers used by integration tests
   python3 tshark procps
+  # integration tests compute key check values independently of our C code
+  python3-cryptography
 )
 
 SUDO=""
