@@ -9,11 +9,11 @@
 #     tests/sim/sample-population.jsonl) and otagw start on loopback; the
 #     sample SEs and their SCP80 keys are registered over the HTTP API; a few
 #     SCP80 tasks (a GET DATA script, an app lock built by the platform
-#     core), a push SMS and a batch job go API -> task engine (SQLite,
-#     fsync per commit) -> CMPP -> simulated cards -> verified PoR -> done,
-#     and their results are printed. The simulator does not play the wallet
-#     yet (no pull after a push), so the demo runs with wait_pull = no: a
-#     push is done on its delivery report.
+#     core) and a batch job go API -> task engine (SQLite, fsync per
+#     commit) -> CMPP -> simulated cards -> verified PoR -> done; a push and
+#     an app lock over push go push SMS -> the simulator's wallet pulls ->
+#     SCP02 session (security level 03) with the card -> done. Results are
+#     printed.
 # SKIP_DEPS=1 skips the apt-get stage; BUILD=dir builds elsewhere than build/;
 # SKIP_BUILD=1 uses what is built already. Every process is stopped at the end.
 set -euo pipefail
@@ -54,19 +54,22 @@ wait_file() {
 
 echo "== the otagw daemon: HTTP API -> task engine -> CMPP -> simulated cards -> PoR -> done =="
 pop=tests/sim/sample-population.jsonl
+# otagw's port is chosen first: the simulator's wallet calls it after a push.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$build/bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --population "$pop" \
-  --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
+  --wallet-url "http://127.0.0.1:$port" --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
 sim_pid=$!
 wait_file "$tmp/sim.json"
 ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
 cat > "$tmp/otagw.conf" <<EOF
 [gateway]
-listen = 127.0.0.1:0
+listen = 127.0.0.1:$port
 log_file = $tmp/otagw.log
 [engine]
 db = $tmp/otagw.db
 [wallet]
-wait_pull = no
+wait_pull = yes
+scp02_level = 03
 [link sim]
 kind = cmpp
 host = 127.0.0.1
@@ -119,20 +122,29 @@ for s in ses:
             "kic": "%02X" % (k["kvn"] << 4 | ALG[k["kic_alg"]]),
             "kid": "%02X" % (k["kvn"] << 4 | ALG[k["kid_alg"]]),
             "kic_key": k["kic"], "kid_key": k["kid"], "cc_len": 8}))
+    for k in s.get("scp02", []):
+        must("sd keys", call("POST", f"/v1/ses/{s['seid']}/keys/sd", {
+            "sd_aid": "A000000151000000", "kvn": k["kvn"], "enc": k["enc"], "mac": k["mac"],
+            "dek": k["dek"]}))
     print(f"registered SE {s['seid'][:24]:24} MSISDN {s['msisdn']}, "
-          f"{len(s['scp80'])} SCP80 key set(s) imported")
+          f"{len(s['scp80'])} SCP80 + {len(s.get('scp02', []))} SCP02 key set(s) imported")
 
 t0 = time.time()
 tasks = []
-def submit(seid, op, params, what):
-    b = must(f"submit {what}", call("POST", "/v1/tasks", {"seid": seid, "op": op, "params": params}))
+def submit(seid, op, params, what, channel=None):
+    body = {"seid": seid, "op": op, "params": params}
+    if channel:
+        body["channel"] = channel
+    b = must(f"submit {what}", call("POST", "/v1/tasks", body))
     tasks.append((b["id"], what))
 
 submit(ses[0]["seid"], "scp80", {"tar": "000000", "script": "80CA006600"}, "SCP80 GET DATA (AES)")
 submit(ses[1]["seid"], "scp80", {"tar": "000000", "script": "80CA006600"}, "SCP80 GET DATA (3DES)")
 submit(ses[0]["seid"], "scp80", {"tar": "B00000", "script": "80CA006600"}, "SCP80 to TAR B00000")
 submit(ses[0]["seid"], "app-lock", {"aid": ses[0]["apps"][0]["aid"]}, "app lock over SCP80")
-submit(ses[1]["seid"], "push", {}, "push SMS to the wallet")
+submit(ses[1]["seid"], "push", {}, "push -> wallet pull -> SCP02")
+submit(ses[0]["seid"], "app-unlock", {"aid": ses[0]["apps"][0]["aid"]},
+       "app unlock over push + SCP02", "push")
 job = must("job", call("POST", "/v1/jobs", {"kind": "filter", "batch": "sample", "op": "scp80",
                                             "params": {"tar": "000000", "script": "80CA006600"}}))
 
@@ -156,7 +168,7 @@ for i, what in tasks:
     state = t["state"] if t else "not final"
     ok &= state == "done"
     extra = f" ({t['reason']}: {t.get('reason_text')})" if t and t.get("reason") else ""
-    print(f"task {i:3} {what:26} SE {t['seid'][:20] if t else '':20} -> {state}{extra}")
+    print(f"task {i:3} {what:30} SE {t['seid'][:20] if t else '':20} -> {state}{extra}")
 print(f"job {job['id']}: SCP80 on batch 'sample', {j['total']} tasks: "
       f"done {j['counts']['done']}, failed {j['counts']['failed']}")
 ok &= j["counts"]["done"] == j["total"]
@@ -174,6 +186,9 @@ grep 'msg="task final"' "$tmp/otagw.log" | head -n 2
 kill -USR1 "$sim_pid"
 wait_file "$tmp/counts.json"
 python3 -c 'import json,sys
-c = json.load(open(sys.argv[1]))["cards"]
+j = json.load(open(sys.argv[1]))
+c, w = j["cards"], j["wallet"]
 print("simulated cards: %d commands ran, %d push SMS received, %d bad checksums, %d counters reused"
-      % (c["commands_ok"], c["pushes"], c["bad_cc"], c["counter_reused"]))' "$tmp/counts.json"
+      % (c["commands_ok"], c["pushes"], c["bad_cc"], c["counter_reused"]))
+print("simulated wallet: %d pulls, %d SCP02 sessions done, %d failed"
+      % (w["wallet_pulls"], w["wallet_sessions_done"], w["wallet_sessions_failed"]))' "$tmp/counts.json"
