@@ -19,9 +19,8 @@
  * Operator actions (cancel, terminate, job pause / resume / cancel / rate)
  * are committed (eng_flush) before they are answered.
  *
- * callback_url is validated and kept in the task's params (refused for op
- * scp80, whose params the engine checks strictly); nothing sends result
- * callbacks yet: a later change does, from those params.
+ * callback_url is validated and kept in the task's params; when the task is
+ * final, gateway/callbacks.c POSTs its result there (docs/callbacks.md).
  *
  * Idempotency-Key (1..128 printable ASCII): the request is identified by
  * SHA-256 over "METHOD path\n" + the body re-serialised canonically (keys
@@ -480,11 +479,6 @@ static int parse_op(json_t *o, struct op_in *out, struct ota_err *err)
             json_decref(params);
             return bad(err, "callback_url",
                        "must be an http:// or https:// URL of at most 2048 characters");
-        }
-        if (out->spec.op == TASK_OP_SCP80) {
-            /* the engine refuses unknown keys in SCP80 params: no place to keep it yet */
-            json_decref(params);
-            return bad(err, "callback_url", "not supported for op scp80 yet");
         }
         if (json_object_get(params, "callback_url")) {
             json_decref(params);

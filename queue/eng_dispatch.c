@@ -86,6 +86,10 @@ int eng_scp80_params_check(const char *params, uint8_t tar[3], uint8_t *script, 
     json_t *v;
     json_object_foreach(j, key, v)
     {
+        /* callback_url belongs to the daemon (result callbacks); the engine only carries it. */
+        if (strcmp(key, "callback_url") == 0 && json_is_string(v)) {
+            continue;
+        }
         if (strcmp(key, "tar") != 0 && strcmp(key, "script") != 0) {
             rc = ota_fail(err, -EINVAL, OTA_ERR_VALUE, "params: unknown key \"%.32s\"", key);
             goto out;

@@ -84,6 +84,18 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
     " k TEXT PRIMARY KEY, hash BLOB NOT NULL, status INTEGER NOT NULL,"
     " response TEXT NOT NULL, t INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE INDEX idem_t ON idem (t);",
+    /*
+     * 2 -> 3: the result callback outbox (gateway/callbacks.c). IF NOT EXISTS:
+     * a store whose user_version was set back by hand may hold them already.
+     */
+    "CREATE TABLE IF NOT EXISTS cb_outbox ("
+    " id INTEGER PRIMARY KEY, task INTEGER NOT NULL UNIQUE, url TEXT NOT NULL,"
+    " body TEXT NOT NULL, state INTEGER NOT NULL, attempts INTEGER NOT NULL,"
+    " next_at INTEGER NOT NULL, created INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS cb_outbox_due ON cb_outbox (state, next_at);"
+    "CREATE INDEX IF NOT EXISTS cb_outbox_created ON cb_outbox (created);"
+    /* The start-up catch-up walks final tasks by update time, not the whole table. */
+    "CREATE INDEX IF NOT EXISTS task_final_upd ON task (updated_ms) WHERE state >= 4;",
 };
 
 #define SE_COLS "id, seid, msisdn, batch"
@@ -94,6 +106,8 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
 #define JOB_COLS_BASE                                                                              \
     "id, kind, state, prio, max_attempts, op, channel, rate_per_s, created_ms, not_before_ms, "    \
     "deadline_ms, seid_lo, seid_hi, batch, cursor, expanded, n_expanded"
+
+#define CB_COLS "id, task, state, attempts, next_at, created, url, body"
 
 #define TASKS_LIST_REST                                                                            \
     " AND (?2 = 0 OR se = ?2) AND (?4 < 0 OR state = ?4) AND created_ms >= ?5"                     \
@@ -147,6 +161,12 @@ enum st {
     ST_TASKS_LIST_JOB,
     ST_TASKS_LIST_SE,
     ST_TASKS_LIST_ALL,
+    ST_CB_PUT,
+    ST_CB_SET,
+    ST_CB_GET_TASK,
+    ST_CB_DUE,
+    ST_CB_MARK,
+    ST_CB_UNSTAGED,
     ST__COUNT
 };
 
@@ -223,6 +243,18 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_TASKS_LIST_SE] = "SELECT " TASK_COLS_BASE " FROM task WHERE se = ?2 AND id < ?3"
                          " AND (?1 = 0 OR job = ?1)" TASKS_LIST_REST,
     [ST_TASKS_LIST_ALL] = "SELECT " TASK_COLS_BASE " FROM task WHERE id < ?3" TASKS_LIST_REST,
+    [ST_CB_PUT] = "INSERT INTO cb_outbox (task, url, body, state, attempts, next_at, created)"
+                  " VALUES (?1, ?2, ?3, 0, 0, ?4, ?4)",
+    [ST_CB_SET] = "UPDATE cb_outbox SET state = ?2, attempts = ?3, next_at = ?4 WHERE id = ?1",
+    [ST_CB_GET_TASK] = "SELECT " CB_COLS " FROM cb_outbox WHERE task = ?1",
+    [ST_CB_DUE] = "SELECT " CB_COLS " FROM cb_outbox WHERE state = 0 AND next_at <= ?1"
+                  " ORDER BY next_at LIMIT ?2",
+    [ST_CB_MARK] = "SELECT coalesce(max(created), 0) FROM cb_outbox",
+    /* state >= 4 repeats the partial index's condition so SQLite may use it. */
+    [ST_CB_UNSTAGED] = "SELECT t.id FROM task t WHERE t.state >= 4 AND t.updated_ms >= ?1"
+                       " AND instr(t.params, '\"callback_url\"') > 0"
+                       " AND NOT EXISTS (SELECT 1 FROM cb_outbox c WHERE c.task = t.id)"
+                       " ORDER BY t.updated_ms",
 };
 
 struct store {
@@ -2084,4 +2116,220 @@ int store_tasks_list(struct store *s, const struct store_task_filter *f, size_t 
     sqlite3_bind_int64(q, 6, f->created_to ? f->created_to : INT64_MAX);
     sqlite3_bind_int64(q, 7, max > INT64_MAX ? INT64_MAX : (int64_t)max);
     return task_walk(s, q, op, cb, arg, err);
+}
+
+/* ---- result callback outbox (schema 3) ---------------------------------------------------- */
+
+void store_cb_fini(struct store_cb *c)
+{
+    if (c) {
+        free(c->url);
+        free(c->body);
+        c->url = NULL;
+        c->body = NULL;
+    }
+}
+
+int store_cb_put(struct store *s, int64_t task, const char *url, const char *body, int64_t now_ms,
+                 int64_t *id, struct ota_err *err)
+{
+    static const char op[] = "cb_put";
+    if (task <= 0 || !printable_text(url, 1, STORE_CB_URL_MAX) || !body || now_ms < 0) {
+        return arg_fail(err, op, "task/url/body/time");
+    }
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_CB_PUT);
+    sqlite3_bind_int64(q, 1, task);
+    sqlite3_bind_text(q, 2, url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, body, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, now_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    s->staged++;
+    if (id) {
+        *id = sqlite3_last_insert_rowid(s->db);
+    }
+    return 0;
+}
+
+int store_cb_set(struct store *s, int64_t id, enum store_cb_state st, uint32_t attempts,
+                 int64_t next_at_ms, struct ota_err *err)
+{
+    static const char op[] = "cb_set";
+    if (id <= 0) {
+        return arg_fail(err, op, "id");
+    }
+    if ((int)st < 0 || st > STORE_CB_ABANDONED) {
+        return value_fail(err, op, "state");
+    }
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_CB_SET);
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_int(q, 2, (int)st);
+    sqlite3_bind_int64(q, 3, attempts);
+    sqlite3_bind_int64(q, 4, next_at_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        release_if_empty(s);
+        return ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no callback %lld", op,
+                        (long long)id);
+    }
+    s->staged++;
+    return 0;
+}
+
+/* Row of CB_COLS -> out (url/body malloc'ed). */
+static int cb_row(sqlite3_stmt *q, struct store_cb *out, const char *op, struct ota_err *err)
+{
+    bool oom = false;
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(q, 0);
+    out->task = sqlite3_column_int64(q, 1);
+    int st = sqlite3_column_int(q, 2);
+    if (st < 0 || st > STORE_CB_ABANDONED) {
+        return corrupt(err, op, "callback state");
+    }
+    out->state = (enum store_cb_state)st;
+    out->attempts = (uint32_t)sqlite3_column_int64(q, 3);
+    out->next_at_ms = sqlite3_column_int64(q, 4);
+    out->created_ms = sqlite3_column_int64(q, 5);
+    out->url = col_dup(q, 6, &oom);
+    out->body = col_dup(q, 7, &oom);
+    if (oom || !out->url || !out->body) {
+        store_cb_fini(out);
+        return oom ? ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "store %s: out of memory", op)
+                   : corrupt(err, op, "callback");
+    }
+    return 0;
+}
+
+int store_cb_get_task(struct store *s, int64_t task, struct store_cb *out, struct ota_err *err)
+{
+    static const char op[] = "cb_get";
+    if (task <= 0 || !out) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_CB_GET_TASK);
+    sqlite3_bind_int64(q, 1, task);
+    int rc = sqlite3_step(q);
+    int r;
+    if (rc == SQLITE_ROW) {
+        r = cb_row(q, out, op, err);
+    } else if (rc == SQLITE_DONE) {
+        r = ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no callback for task %lld", op,
+                     (long long)task);
+    } else {
+        r = db_fail(s, rc, op, err);
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
+int store_cb_due(struct store *s, int64_t now_ms, size_t max,
+                 int (*cb)(void *arg, const struct store_cb *c), void *arg, struct ota_err *err)
+{
+    static const char op[] = "cb_due";
+    if (!cb) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_CB_DUE);
+    sqlite3_bind_int64(q, 1, now_ms);
+    sqlite3_bind_int64(q, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    int r = 0;
+    for (;;) {
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            r = db_fail(s, rc, op, err);
+            break;
+        }
+        struct store_cb c;
+        r = cb_row(q, &c, op, err);
+        if (r < 0) {
+            break;
+        }
+        r = cb(arg, &c);
+        store_cb_fini(&c);
+        if (r < 0) {
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
+int store_cb_watermark(struct store *s, int64_t *ms, struct ota_err *err)
+{
+    static const char op[] = "cb_watermark";
+    if (!ms) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_CB_MARK);
+    int rc = sqlite3_step(q);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        *ms = sqlite3_column_int64(q, 0);
+    } else {
+        r = db_fail(s, rc, op, err);
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
+int store_cb_unstaged(struct store *s, int64_t since_ms, int (*cb)(void *arg, int64_t task),
+                      void *arg, struct ota_err *err)
+{
+    static const char op[] = "cb_unstaged";
+    if (!cb) {
+        return arg_fail(err, op, "argument");
+    }
+    /*
+     * Collected first: cb stages outbox rows, and inserting while this
+     * statement's NOT EXISTS is still being evaluated would be fragile.
+     */
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *q = stmt(s, ST_CB_UNSTAGED);
+    sqlite3_bind_int64(q, 1, since_ms);
+    int r = 0;
+    for (;;) {
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            r = db_fail(s, rc, op, err);
+            break;
+        }
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            int64_t *p = realloc(ids, nc * sizeof(*p));
+            if (!p) {
+                r = ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "store %s: out of memory", op);
+                break;
+            }
+            ids = p;
+            cap = nc;
+        }
+        ids[n++] = sqlite3_column_int64(q, 0);
+    }
+    sqlite3_reset(q);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        r = cb(arg, ids[i]);
+    }
+    free(ids);
+    return r;
 }

@@ -44,7 +44,7 @@
 #include "ota/ota_common.h"
 #include "queue/task.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_SEID_MAX 64   /* SEID text (hex or printable), without NUL */
 #define STORE_MSISDN_MAX 21 /* digits */
 #define STORE_BATCH_MAX 32  /* SE batch label */
@@ -52,6 +52,7 @@
 #define STORE_CURSOR_MAX 80 /* job expansion cursor text */
 #define STORE_REASON_TEXT_MAX 160
 #define STORE_IDEM_KEY_MAX 128 /* Idempotency-Key text, without NUL */
+#define STORE_CB_URL_MAX 2048  /* callback URL text, without NUL */
 
 struct store;
 
@@ -426,3 +427,64 @@ int store_idem_get(struct store *s, const char *key, uint8_t hash[32], int *stat
 /* Delete records stored before before_ms (staged); *n (may be NULL) gets how many. */
 int store_idem_prune(struct store *s, int64_t before_ms, uint64_t *n,
                      struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- result callback outbox (schema 3) ---------------------------------------------------- */
+
+/*
+ * One row per task whose result is POSTed to a business platform
+ * (gateway/callbacks.c): the URL, the body as sent, the delivery state and
+ * the retry schedule. Staged like every write; the truth of what remains
+ * to be delivered across restarts.
+ */
+enum store_cb_state {
+    STORE_CB_PENDING = 0,   /* to be (re)sent at next_at */
+    STORE_CB_DONE = 1,      /* acknowledged with a 2xx */
+    STORE_CB_ABANDONED = 2, /* given up (too old) */
+};
+
+struct store_cb {
+    int64_t id, task;
+    enum store_cb_state state;
+    uint32_t attempts; /* POSTs tried so far */
+    int64_t next_at_ms, created_ms;
+    char *url, *body; /* malloc'ed in get results (store_cb_fini); borrowed in walkers */
+};
+
+void store_cb_fini(struct store_cb *c);
+
+/*
+ * Stage a pending row for task (due at once, created now_ms). url
+ * 1..STORE_CB_URL_MAX printable, body JSON text (copied). *id (may be NULL)
+ * gets the row id. -EEXIST when the task has a row already, -EINVAL.
+ */
+int store_cb_put(struct store *s, int64_t task, const char *url, const char *body, int64_t now_ms,
+                 int64_t *id, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Write state, attempts, next_at of row id (staged). -ENOENT, -EINVAL. */
+int store_cb_set(struct store *s, int64_t id, enum store_cb_state st, uint32_t attempts,
+                 int64_t next_at_ms, struct ota_err *err) OTA_MUST_CHECK;
+
+/* The row of a task (url/body malloc'ed: store_cb_fini). -ENOENT. */
+int store_cb_get_task(struct store *s, int64_t task, struct store_cb *out,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Pending rows with next_at <= now_ms, earliest first, up to max (index on
+ * (state, next_at)). cb's row is borrowed for the call; cb returns 0 to go
+ * on, negative to stop (returned).
+ */
+int store_cb_due(struct store *s, int64_t now_ms, size_t max,
+                 int (*cb)(void *arg, const struct store_cb *c), void *arg,
+                 struct ota_err *err) OTA_MUST_CHECK;
+
+/* The newest row's created time (0 when the outbox is empty). */
+int store_cb_watermark(struct store *s, int64_t *ms, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Final tasks updated at or after since_ms whose params name a
+ * "callback_url" and that have no outbox row (their row was staged after
+ * the commit that made them final, and lost in a crash). Walks the final
+ * tasks' update-time index from since_ms. cb may stage rows.
+ */
+int store_cb_unstaged(struct store *s, int64_t since_ms, int (*cb)(void *arg, int64_t task),
+                      void *arg, struct ota_err *err) OTA_MUST_CHECK;

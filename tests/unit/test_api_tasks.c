@@ -392,7 +392,7 @@ static void test_task_create_get_list(void **state)
     assert_true(json_is_null(json_object_get(r.json, "reason")));
     assert_int_equal(jint(r.json, "attempts"), 0);
     assert_int_equal(jint(r.json, "priority"), 2);
-    /* callback_url kept in params until the callback sender lands */
+    /* callback_url kept in params: gateway/callbacks.c reads it when the task is final */
     assert_string_equal(jstr(json_object_get(r.json, "params"), "callback_url"),
                         "https://platform.example/cb");
     int64_t created = 0;
@@ -587,8 +587,9 @@ static void test_task_bad_input(void **state)
         {"{\"seid\":\"SE-A\",\"op\":\"push\",\"callback_url\":\"ftp://x/y\"}", 400,
          "invalid-field"},
         {"{\"seid\":\"SE-A\",\"op\":\"push\",\"callback_url\":\"https://\"}", 400, "invalid-field"},
+        /* callback_url given twice (outside and inside params) */
         {"{\"seid\":\"SE-A\",\"op\":\"scp80\",\"callback_url\":\"https://x/\",\"params\":{\"tar\":"
-         "\"b00010\",\"script\":\"00\"}}",
+         "\"b00010\",\"script\":\"00\",\"callback_url\":\"https://y/\"}}",
          400, "invalid-field"},
         {"{\"seid\":\"SE/A\",\"op\":\"push\"}", 400, "bad-seid"},
         {"{\"seid\":\"\",\"op\":\"push\"}", 400, "bad-seid"},

@@ -1450,8 +1450,8 @@ static void test_migrate_v1_to_v2(void **state)
     raw_exec(f->path, "DROP TABLE idem; PRAGMA user_version = 1");
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
     open_ok(f);
-    assert_int_equal(store_schema_version(f->s), 2);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+    assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     struct store_se se;
     assert_int_equal(store_se_find(f->s, "SE-MIG", &se, &f->err), 0);
     assert_int_equal(se.id, id);
@@ -1548,6 +1548,163 @@ static void test_tasks_list(void **state)
     assert_int_equal(store_staged(f->s), 0);
 }
 
+/* ---- result callback outbox (schema 3) ---- */
+
+struct cb_walk {
+    int64_t ids[16];
+    size_t n;
+    int stop_at; /* return -ECANCELED on this call (1-based), 0 = never */
+};
+
+static int cb_walk_cb(void *arg, const struct store_cb *c)
+{
+    struct cb_walk *w = arg;
+    assert_non_null(c->url);
+    assert_non_null(c->body);
+    w->ids[w->n++] = c->task;
+    return w->stop_at && (int)w->n == w->stop_at ? -ECANCELED : 0;
+}
+
+static int cb_task_cb(void *arg, int64_t task)
+{
+    struct cb_walk *w = arg;
+    w->ids[w->n++] = task;
+    return 0;
+}
+
+static void test_cb_outbox(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    struct ota_err *e = &f->err;
+    int64_t id1 = 0, id2 = 0;
+    assert_int_equal(store_cb_put(f->s, 11, "http://a/x", "{\"task\":{}}", 5000, &id1, e), 0);
+    assert_int_equal(store_cb_put(f->s, 12, "http://b/y", "{}", 6000, &id2, e), 0);
+    assert_true(id1 > 0 && id2 > id1);
+    /* one row per task */
+    assert_int_equal(store_cb_put(f->s, 11, "http://c/z", "{}", 7000, NULL, e), -EEXIST);
+    commit_ok(f);
+    reopen(f);
+    struct store_cb c;
+    assert_int_equal(store_cb_get_task(f->s, 11, &c, e), 0);
+    assert_int_equal(c.id, id1);
+    assert_string_equal(c.url, "http://a/x");
+    assert_string_equal(c.body, "{\"task\":{}}");
+    assert_int_equal(c.state, STORE_CB_PENDING);
+    assert_int_equal(c.attempts, 0);
+    assert_int_equal(c.next_at_ms, 5000);
+    assert_int_equal(c.created_ms, 5000);
+    store_cb_fini(&c);
+    assert_int_equal(store_cb_get_task(f->s, 99, &c, e), -ENOENT);
+
+    /* due: by next_at, only pending, up to max */
+    struct cb_walk w = {0};
+    assert_int_equal(store_cb_due(f->s, 4999, 10, cb_walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_cb_due(f->s, 10000, 10, cb_walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.ids[0], 11);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_cb_due(f->s, 10000, 1, cb_walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 1);
+    memset(&w, 0, sizeof(w));
+    w.stop_at = 1;
+    assert_int_equal(store_cb_due(f->s, 10000, 10, cb_walk_cb, &w, e), -ECANCELED);
+    assert_int_equal(store_cb_set(f->s, id1, STORE_CB_PENDING, 1, 20000, e), 0);
+    assert_int_equal(store_cb_set(f->s, id2, STORE_CB_DONE, 1, 0, e), 0);
+    commit_ok(f);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_cb_due(f->s, 10000, 10, cb_walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_cb_due(f->s, 20000, 10, cb_walk_cb, &w, e), 0);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.ids[0], 11);
+    assert_int_equal(store_cb_get_task(f->s, 11, &c, e), 0);
+    assert_int_equal(c.attempts, 1);
+    assert_int_equal(c.next_at_ms, 20000);
+    store_cb_fini(&c);
+
+    /* bad input changes nothing */
+    assert_int_equal(store_cb_set(f->s, 12345, STORE_CB_DONE, 1, 0, e), -ENOENT);
+    assert_int_equal(store_staged(f->s), 0);
+    assert_int_equal(store_cb_set(f->s, id1, (enum store_cb_state)7, 1, 0, e), -EINVAL);
+    assert_int_equal(store_cb_put(f->s, 0, "http://a/", "{}", 1, NULL, e), -EINVAL);
+    assert_int_equal(store_cb_put(f->s, 13, "", "{}", 1, NULL, e), -EINVAL);
+    assert_int_equal(store_cb_put(f->s, 13, "http://a/\n", "{}", 1, NULL, e), -EINVAL);
+    assert_int_equal(store_cb_put(f->s, 13, "http://a/", NULL, 1, NULL, e), -EINVAL);
+    assert_int_equal(store_staged(f->s), 0);
+    int64_t mark = 0;
+    assert_int_equal(store_cb_watermark(f->s, &mark, e), 0);
+    assert_int_equal(mark, 6000);
+}
+
+/* The start-up catch-up: final tasks with a callback_url and no row, updated since a time. */
+static void test_cb_unstaged(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    struct ota_err *e = &f->err;
+    int64_t mark = -1;
+    assert_int_equal(store_cb_watermark(f->s, &mark, e), 0);
+    assert_int_equal(mark, 0);
+    static const struct {
+        int64_t id;
+        enum task_state st;
+        const char *params;
+    } rows[] = {
+        {1, TASK_DONE, "{\"callback_url\":\"http://a/\"}"},    /* has a row */
+        {2, TASK_FAILED, "{\"callback_url\":\"http://a/\"}"},  /* lost: found */
+        {3, TASK_QUEUED, "{\"callback_url\":\"http://a/\"}"},  /* not final */
+        {4, TASK_CANCELLED, "{}"},                             /* no url */
+        {5, TASK_EXPIRED, "{\"callback_url\":\"http://a/\"}"}, /* lost: found */
+    };
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(rows); i++) {
+        struct store_task t = mktask(rows[i].id, 1, rows[i].st);
+        t.params = (char *)rows[i].params;
+        assert_int_equal(store_task_insert(f->s, &t, e), 0);
+    }
+    assert_int_equal(store_cb_put(f->s, 1, "http://a/", "{}", 9000, NULL, e), 0);
+    commit_ok(f);
+    struct cb_walk w = {0};
+    assert_int_equal(store_cb_unstaged(f->s, 0, cb_task_cb, &w, e), 0);
+    assert_int_equal(w.n, 2);
+    assert_int_equal(w.ids[0], 2);
+    assert_int_equal(w.ids[1], 5);
+    /* since: updated_ms is 1000 + id */
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(store_cb_unstaged(f->s, 1003, cb_task_cb, &w, e), 0);
+    assert_int_equal(w.n, 1);
+    assert_int_equal(w.ids[0], 5);
+    /* the walk runs on the index of final tasks by update time */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+                                      " AND name IN ('task_final_upd', 'cb_outbox_due')"),
+                     2);
+}
+
+/* A store of schema 2 (before the outbox) gets it at open, data kept. */
+static void test_migrate_v2_to_v3(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t id = put_se(f, "SE-MIG3", "8613800000003", "");
+    struct store_task t = mktask(1, id, TASK_DONE);
+    assert_int_equal(store_task_insert(f->s, &t, &f->err), 0);
+    commit_ok(f);
+    store_close(f->s);
+    f->s = NULL;
+    raw_exec(f->path, "DROP TABLE cb_outbox; DROP INDEX task_final_upd; PRAGMA user_version = 2");
+    open_ok(f);
+    assert_int_equal(store_schema_version(f->s), 3);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+    struct store_se se;
+    assert_int_equal(store_se_find(f->s, "SE-MIG3", &se, &f->err), 0);
+    assert_int_equal(store_cb_put(f->s, 1, "http://a/", "{}", 1, NULL, &f->err), 0);
+    commit_ok(f);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM cb_outbox"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1574,6 +1731,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idem_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1_to_v2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cb_outbox, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cb_unstaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2_to_v3, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
