@@ -7,14 +7,18 @@
 # sync over the session) and an app lock over push reach done and the
 # simulator counts the sessions done; an SE without SD keys fails no-keys;
 # the serial is one-shot (a replayed pull is refused); bad input on the SD
-# key route gives 4xx. Loopback only; bounded waits; every process stopped.
+# key route gives 4xx; an SCP80 task's result callback is signed
+# (HMAC-SHA256), retried after a 500 and acknowledged once. Loopback only;
+# bounded waits; every process stopped.
 set -euo pipefail
 bin=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d)
 sim_pid=
 gw_pid=
+plat_pid=
 cleanup() {
+  [ -n "$plat_pid" ] && kill -TERM "$plat_pid" 2>/dev/null || true
   for p in $gw_pid $sim_pid; do
     kill -TERM "$p" 2>/dev/null || true
   done
@@ -56,6 +60,7 @@ cat > "$tmp/otagw.conf" <<EOF
 [gateway]
 listen = 127.0.0.1:$port
 log_level = debug
+callback_secret = 00112233445566778899aabbccddeeff
 log_file = $tmp/gw.log
 [engine]
 db = $tmp/otagw.db
@@ -80,9 +85,34 @@ for _ in $(seq 100); do
 done
 grep -q "otagw listening on http://127.0.0.1:$port" "$tmp/gw.out" || fail "otagw did not start"
 
-python3 -W ignore - "$port" "$pop" <<'PYEOF' || fail "push/pull checks"
+# The business platform: records signed result callbacks (answers 500 once, then 200).
+cat > "$tmp/platform.py" <<'PYEOF'
+import http.server, json, sys
+state = {"n": 0}
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        state["n"] += 1
+        with open(sys.argv[2], "a") as f:
+            f.write(json.dumps({"sig": self.headers.get("X-Otagw-Signature"),
+                                "delivery": self.headers.get("X-Otagw-Delivery"),
+                                "body": body.decode()}) + "\n")
+        self.send_response(500 if state["n"] == 1 else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PYEOF
+python3 "$tmp/platform.py" "$tmp/platform.port" "$tmp/callbacks.jsonl" &
+plat_pid=$!
+wait_file "$tmp/platform.port" || fail "platform receiver did not start"
+
+python3 -W ignore - "$port" "$pop" "$(cat "$tmp/platform.port")" "$tmp/callbacks.jsonl" <<'PYEOF' || fail "push/pull checks"
 import json, sys, time, urllib.request, urllib.error
-port, pop = sys.argv[1], sys.argv[2]
+port, pop, plat_port, cb_log = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 base = f"http://127.0.0.1:{port}"
 ses = [json.loads(l) for l in open(pop) if l.strip()]
 
@@ -169,6 +199,43 @@ for name in ("info", "lock"):
 assert final["nokeys"]["state"] == "failed" and final["nokeys"]["reason"] == "no-keys", final["nokeys"]
 # The lock ran on the card over SCP02: the app's task result names the steps done.
 print("push/pull ok:", {n: (t["state"], t["reason"]) for n, t in final.items()})
+
+# A result callback: an SCP80 task with a callback_url; the platform refuses the first POST
+# (500), otagw retries, and the second is acknowledged; the HMAC verifies.
+import hashlib, hmac, os
+ALG = {"AES": 0x2, "DES": 0x1, "3DES2": 0x5, "3DES3": 0x9}
+k = keyed[0]["scp80"][0]
+st, b = call("POST", f"/v1/ses/{keyed[0]['seid']}/keys/scp80", {
+    "tar": k["tar"], "kvn": k["kvn"], "spi": "1639",
+    "kic": "%02X" % (k["kvn"] << 4 | ALG[k["kic_alg"]]),
+    "kid": "%02X" % (k["kvn"] << 4 | ALG[k["kid_alg"]]),
+    "kic_key": k["kic"], "kid_key": k["kid"], "cc_len": 8})
+assert st == 201, (st, b)
+st, b = call("POST", "/v1/tasks", {"seid": keyed[0]["seid"], "op": "scp80",
+             "params": {"tar": "000000", "script": "80CA006600"},
+             "callback_url": f"http://127.0.0.1:{plat_port}/otagw"})
+assert st == 201, (st, b)
+cb_task = b["id"]
+secret = bytes.fromhex("00112233445566778899aabbccddeeff")
+got = []
+t0 = time.time()
+while time.time() - t0 < 30:
+    if os.path.exists(cb_log):
+        got = [json.loads(l) for l in open(cb_log) if l.strip()]
+        if len(got) >= 2:
+            break
+    time.sleep(0.1)
+assert len(got) >= 2, f"callbacks seen: {got}"
+for g in got[:2]:
+    want = "sha256=" + hmac.new(secret, g["body"].encode(), hashlib.sha256).hexdigest()
+    assert g["sig"] == want, ("bad signature", g)
+    t = json.loads(g["body"])["task"]
+    assert t["id"] == cb_task and t["state"] == "done", t
+assert got[0]["delivery"] == got[1]["delivery"] and got[0]["body"] == got[1]["body"], got
+time.sleep(1.5)
+n = len([l for l in open(cb_log) if l.strip()])
+assert n == 2, f"{n} callbacks after the acknowledgement, want 2"
+print("callback ok: signed, retried once after a 500, acknowledged, not repeated")
 
 # A pull with an unknown serial is refused (the real ones were used by the simulator).
 st, b = call("POST", "/v1/wallet/pull", {"seid": keyed[1]["seid"], "serial": "00" * 16})
