@@ -2,25 +2,22 @@
 /*
  * Unit tests of the task / job routes (gateway/api_tasks.c) over loopback
  * HTTP: a struct gw built by hand (libev loop, the task engine on a temp
- * database with a fake bearer, the HTTP server on 127.0.0.1 port 0) and a
- * small raw-socket client. Every route's happy path; bad input per route
- * asserting status, error code and that nothing changed; Idempotency-Key
+ * database with a fake bearer, the HTTP server on 127.0.0.1 port 0) and the
+ * raw-socket client of tests/support/ts_http.h. Every route's happy path;
+ * bad input per route asserting status, error code and that nothing
+ * changed; Idempotency-Key
  * replay, conflict and survival of an engine restart; cancel / terminate
  * status codes; jobs and their progress; the OpenAPI document against the
  * route table; the RFC 3339 helpers.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -28,6 +25,7 @@
 
 #include "gateway/api_util.h"
 #include "gateway/gw.h"
+#include "tests/support/ts_http.h"
 
 #define MAX_BODY 16384
 
@@ -38,13 +36,6 @@ struct fx {
     uint16_t port;
     unsigned submits;
     unsigned commit_interval_ms;
-};
-
-struct resp {
-    int status;
-    char head[8192];
-    char *body;
-    json_t *json;
 };
 
 /* ---- fake bearer: takes every part, never reports ---- */
@@ -136,20 +127,9 @@ static int teardown(void **state)
 
 /* ---- client ---- */
 
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
 static void pump(struct fx *f)
 {
-    ev_timer g;
-    ev_timer_init(&g, guard_cb, 0.005, 0.);
-    ev_timer_start(f->loop, &g);
-    ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &g);
+    ts_http_pump(f->loop);
 }
 
 static void pump_n(struct fx *f, int n)
@@ -159,134 +139,38 @@ static void pump_n(struct fx *f, int n)
     }
 }
 
-static void resp_free(struct resp *r)
+static bool resp_header(const struct ts_http_resp *r, const char *name, char *out, size_t cap)
 {
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof(*r));
-}
-
-static bool resp_header(const struct resp *r, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        const char *line = p + 2;
-        if (!strncasecmp(line, name, nl) && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ') {
-                v++;
-            }
-            const char *e = strstr(v, "\r\n");
-            size_t l = e ? (size_t)(e - v) : strlen(v);
-            l = l < cap - 1 ? l : cap - 1;
-            memcpy(out, v, l);
-            out[l] = '\0';
-            return true;
-        }
-    }
-    return false;
+    return ts_http_header(r->head, name, out, cap);
 }
 
 /* Send one request on a fresh connection; returns the socket. */
 static int http_send(struct fx *f, const char *method, const char *path, const char *headers,
                      const char *body)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    size_t bl = body ? strlen(body) : 0;
-    size_t cap = bl + 1024 + (headers ? strlen(headers) : 0);
-    char *q = malloc(cap);
-    assert_non_null(q);
-    int n =
-        snprintf(q, cap, "%s %s HTTP/1.1\r\nHost: t\r\n%s", method, path, headers ? headers : "");
-    if (body) {
-        n += snprintf(q + n, cap - (size_t)n,
-                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", bl, body);
-    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
-        n += snprintf(q + n, cap - (size_t)n, "Content-Length: 0\r\n\r\n");
-    } else {
-        n += snprintf(q + n, cap - (size_t)n, "\r\n");
-    }
-    size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t k = send(fd, q + off, (size_t)n - off, MSG_NOSIGNAL);
-        if (k <= 0) {
-            break; /* the server may close early (413): read what it said */
-        }
-        off += (size_t)k;
-        pump(f);
-    }
-    free(q);
-    return fd;
+    /* the server may close early (413): the answer is read anyway */
+    return ts_http_send(f->loop, f->port, method, path, headers, body, false);
 }
 
 /* Read the answer on fd (pumping the loop) into r, then close fd. */
-static void http_recv(struct fx *f, int fd, struct resp *r)
+static void http_recv(struct fx *f, int fd, struct ts_http_resp *r)
 {
-    memset(r, 0, sizeof(*r));
-    size_t bufcap = 262144, have = 0;
-    char *buf = malloc(bufcap);
-    assert_non_null(buf);
-    bool done = false;
-    for (int i = 0; i < 2000 && !done; i++) {
-        ssize_t k = recv(fd, buf + have, bufcap - 1 - have, MSG_DONTWAIT);
-        if (k > 0) {
-            have += (size_t)k;
-            buf[have] = '\0';
-        }
-        char *eoh = have ? strstr(buf, "\r\n\r\n") : NULL;
-        if (eoh) {
-            size_t hl = (size_t)(eoh - buf) + 2;
-            assert_true(hl < sizeof(r->head));
-            memcpy(r->head, buf, hl);
-            r->head[hl] = '\0';
-            char cl[32];
-            assert_true(resp_header(r, "content-length", cl, sizeof(cl)));
-            size_t want = strtoul(cl, NULL, 10);
-            if (have - (hl + 2) >= want) {
-                assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &r->status), 1);
-                r->body = malloc(want + 1);
-                memcpy(r->body, eoh + 4, want);
-                r->body[want] = '\0';
-                json_error_t je;
-                r->json = json_loads(r->body, JSON_DECODE_ANY, &je);
-                done = true;
-            }
-        }
-        if (!done) {
-            pump(f);
-        }
-    }
-    free(buf);
-    close(fd);
-    assert_true(done);
+    ts_http_recv(f->loop, fd, r);
 }
 
 /* One request on a fresh connection; fills r (status, headers, body, parsed JSON or NULL). */
 static void http_do(struct fx *f, const char *method, const char *path, const char *headers,
-                    const char *body, struct resp *r)
+                    const char *body, struct ts_http_resp *r)
 {
     http_recv(f, http_send(f, method, path, headers, body), r);
 }
 
-static void assert_err(const struct resp *r, int status, const char *code)
+static void assert_err(const struct ts_http_resp *r, int status, const char *code)
 {
-    if (r->status != status) {
-        fail_msg("status %d, wanted %d: %s", r->status, status, r->body);
-    }
-    json_t *e = json_object_get(r->json, "error");
-    assert_true(json_is_object(e));
-    const char *c = json_string_value(json_object_get(e, "code"));
-    if (!c || strcmp(c, code) != 0) {
-        fail_msg("code %s, wanted %s: %s", c ? c : "(none)", code, r->body);
-    }
-    assert_int_equal(json_integer_value(json_object_get(e, "status")), status);
+    ts_http_assert_error(r, status, code);
 }
 
-static void assert_status(const struct resp *r, int status)
+static void assert_status(const struct ts_http_resp *r, int status)
 {
     if (r->status != status) {
         fail_msg("status %d, wanted %d: %s", r->status, status, r->body);
@@ -322,26 +206,26 @@ static size_t se_task_count(struct fx *f, const char *seid)
 {
     char path[128];
     snprintf(path, sizeof(path), "/v1/tasks?seid=%s", seid);
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "GET", path, NULL, NULL, &r);
     assert_status(&r, 200);
     size_t n = json_array_size(json_object_get(r.json, "queued")) +
                (json_is_object(json_object_get(r.json, "active")) ? 1 : 0);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     return n;
 }
 
 static int64_t post_task(struct fx *f, const char *headers, const char *body)
 {
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "POST", "/v1/tasks", headers, body, &r);
     assert_status(&r, 201);
     int64_t id = jint(r.json, "id");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     return id;
 }
 
-static void get_task(struct fx *f, int64_t id, struct resp *r)
+static void get_task(struct fx *f, int64_t id, struct ts_http_resp *r)
 {
     char path[64];
     snprintf(path, sizeof(path), "/v1/tasks/%lld", (long long)id);
@@ -353,7 +237,7 @@ static void get_task(struct fx *f, int64_t id, struct resp *r)
 static void test_task_create_get_list(void **state)
 {
     struct fx *f = *state;
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "POST", "/v1/tasks", NULL,
             "{\"seid\":\"SE-A\",\"op\":\"push\",\"schedule\":{\"delay_s\":3600},"
             "\"priority\":2,\"deadline_s\":600,\"max_attempts\":4,"
@@ -378,7 +262,7 @@ static void test_task_create_get_list(void **state)
     assert_true(resp_header(&r, "location", loc, sizeof(loc)));
     snprintf(want, sizeof(want), "/v1/tasks/%lld", (long long)id);
     assert_string_equal(loc, want);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_int_equal(accepted(f), 1);
 
     get_task(f, id, &r);
@@ -399,7 +283,7 @@ static void test_task_create_get_list(void **state)
     assert_int_equal(api_time_parse("created", jstr(r.json, "created"), &created, &err), 0);
     assert_true(llabs(created - api_now_ms()) < 60000);
     assert_non_null(json_string_value(json_object_get(r.json, "updated")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     /* scp80: the channel defaults to scp80, params kept */
     int64_t id2 = post_task(f, NULL,
@@ -409,7 +293,7 @@ static void test_task_create_get_list(void **state)
     assert_status(&r, 200);
     assert_string_equal(jstr(r.json, "channel"), "scp80");
     assert_string_equal(jstr(json_object_get(r.json, "params"), "tar"), "b00010");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_int_equal(accepted(f), 2);
 }
 
@@ -422,7 +306,7 @@ static void test_list_and_get_errors(void **state)
         post_task(f, NULL,
                   "{\"seid\":\"SE-B\",\"op\":\"app-lock\",\"params\":{\"aid\":\"A000000001\"},"
                   "\"schedule\":{\"delay_s\":60},\"priority\":3}");
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "GET", "/v1/tasks?seid=SE-B", NULL, NULL, &r);
     assert_status(&r, 200);
     assert_string_equal(jstr(r.json, "seid"), "SE-B");
@@ -435,11 +319,11 @@ static void test_list_and_get_errors(void **state)
     assert_string_equal(jstr(json_array_get(q, 0), "channel"), "scp80");
     assert_int_equal(jint(r.json, "queued_total"), 2);
     assert_false(json_is_true(json_object_get(r.json, "truncated")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     http_do(f, "GET", "/v1/tasks?seid=NOPE", NULL, NULL, &r);
     assert_err(&r, 404, "se-not-found");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     /* the general list: newest first, filters, paging */
     int64_t c =
         post_task(f, NULL, "{\"seid\":\"SE-C\",\"op\":\"push\",\"schedule\":{\"delay_s\":60}}");
@@ -447,7 +331,7 @@ static void test_list_and_get_errors(void **state)
     snprintf(path, sizeof(path), "/v1/tasks/%lld/cancel", (long long)c);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_status(&r, 200);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "GET", "/v1/tasks", NULL, NULL, &r);
     assert_status(&r, 200);
     json_t *t = json_object_get(r.json, "tasks");
@@ -455,23 +339,23 @@ static void test_list_and_get_errors(void **state)
     assert_int_equal(jint(json_array_get(t, 0), "id"), c);
     assert_int_equal(jint(json_array_get(t, 2), "id"), a);
     assert_true(json_is_null(json_object_get(r.json, "next_before")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "GET", "/v1/tasks?state=queued", NULL, NULL, &r);
     assert_status(&r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "tasks")), 2);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "GET", "/v1/tasks?state=cancelled&seid=SE-C", NULL, NULL, &r);
     assert_status(&r, 200);
     t = json_object_get(r.json, "tasks");
     assert_int_equal(json_array_size(t), 1);
     assert_string_equal(jstr(json_array_get(t, 0), "state"), "cancelled");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "GET", "/v1/tasks?limit=2", NULL, NULL, &r);
     assert_status(&r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "tasks")), 2);
     int64_t next = jint(r.json, "next_before");
     assert_int_equal(next, b);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tasks?limit=2&before=%lld", (long long)next);
     http_do(f, "GET", path, NULL, NULL, &r);
     assert_status(&r, 200);
@@ -479,16 +363,16 @@ static void test_list_and_get_errors(void **state)
     assert_int_equal(json_array_size(t), 1);
     assert_int_equal(jint(json_array_get(t, 0), "id"), a);
     assert_true(json_is_null(json_object_get(r.json, "next_before")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "GET", "/v1/tasks?created_from=2000-01-01T00:00:00Z&created_to=2000-01-02T00:00:00Z",
             NULL, NULL, &r);
     assert_status(&r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "tasks")), 0);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "GET", "/v1/tasks?job=12345", NULL, NULL, &r);
     assert_status(&r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "tasks")), 0);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     static const char *const bad_q[] = {
         "/v1/tasks?state=sleeping", "/v1/tasks?limit=0",   "/v1/tasks?limit=1001",
         "/v1/tasks?job=x",          "/v1/tasks?before=-3", "/v1/tasks?created_from=yesterday",
@@ -497,20 +381,20 @@ static void test_list_and_get_errors(void **state)
     for (size_t i = 0; i < sizeof(bad_q) / sizeof(bad_q[0]); i++) {
         http_do(f, "GET", bad_q[i], NULL, NULL, &r);
         assert_err(&r, 400, "invalid-query");
-        resp_free(&r);
+        ts_http_resp_free(&r);
     }
     http_do(f, "GET", "/v1/tasks?seid=NOPE&state=queued", NULL, NULL, &r);
     assert_err(&r, 404, "se-not-found");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     get_task(f, 999999, &r);
     assert_err(&r, 404, "not-found");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     static const char *const bad_ids[] = {"/v1/tasks/abc", "/v1/tasks/0", "/v1/tasks/-1",
                                           "/v1/tasks/01", "/v1/tasks/99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
         http_do(f, "GET", bad_ids[i], NULL, NULL, &r);
         assert_err(&r, 400, "invalid-id");
-        resp_free(&r);
+        ts_http_resp_free(&r);
     }
 }
 
@@ -597,23 +481,23 @@ static void test_task_bad_input(void **state)
         {garbage_big, 413, "body-too-large"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct resp r;
+        struct ts_http_resp r;
         http_do(f, "POST", "/v1/tasks", NULL, cases[i].body, &r);
         if (r.status != cases[i].status) {
             fail_msg("case %zu: status %d, wanted %d: %s", i, r.status, cases[i].status, r.body);
         }
         assert_err(&r, cases[i].status, cases[i].code);
-        resp_free(&r);
+        ts_http_resp_free(&r);
         pump_n(f, 2);
         /* nothing changed */
         assert_int_equal(accepted(f), 0);
     }
     assert_int_equal(se_task_count(f, "SE-A"), 0);
     /* wrong methods are the HTTP layer's: 405 */
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "PUT", "/v1/tasks", NULL, "{}", &r);
     assert_err(&r, 405, "method-not-allowed");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 static void test_idempotency(void **state)
@@ -622,7 +506,7 @@ static void test_idempotency(void **state)
     const char *body = "{\"seid\":\"SE-C\",\"op\":\"push\",\"schedule\":{\"delay_s\":600}}";
     const char *same = "{ \"schedule\" : {\"delay_s\":600}, \"op\":\"push\", \"seid\":\"SE-C\" }";
     const char *hdr = "Idempotency-Key: order-42\r\n";
-    struct resp r1, r2;
+    struct ts_http_resp r1, r2;
     http_do(f, "POST", "/v1/tasks", hdr, body, &r1);
     assert_status(&r1, 201);
     int64_t id = jint(r1.json, "id");
@@ -636,7 +520,7 @@ static void test_idempotency(void **state)
     char v[16];
     assert_true(resp_header(&r2, "idempotent-replayed", v, sizeof(v)));
     assert_string_equal(v, "true");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     assert_int_equal(accepted(f), 1);
     assert_int_equal(se_task_count(f, "SE-C"), 1);
 
@@ -644,14 +528,14 @@ static void test_idempotency(void **state)
     http_do(f, "POST", "/v1/tasks", hdr,
             "{\"seid\":\"SE-C\",\"op\":\"push\",\"schedule\":{\"delay_s\":601}}", &r2);
     assert_err(&r2, 409, "idempotency-conflict");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     /* the key covers the route too: the same key on /v1/jobs conflicts */
     http_do(
         f, "POST", "/v1/jobs", hdr,
         "{\"kind\":\"list\",\"seids\":[\"SE-C\"],\"op\":\"push\",\"schedule\":{\"delay_s\":60}}",
         &r2);
     assert_err(&r2, 409, "idempotency-conflict");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     assert_int_equal(accepted(f), 1);
     assert_int_equal(se_task_count(f, "SE-C"), 1);
 
@@ -663,7 +547,7 @@ static void test_idempotency(void **state)
     strcat(longkey, "\r\n");
     http_do(f, "POST", "/v1/tasks", longkey, body, &r2);
     assert_err(&r2, 400, "bad-idempotency-key");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     assert_int_equal(accepted(f), 1);
 
     /* a refused request is not recorded: the key can be used once the input is right */
@@ -671,7 +555,7 @@ static void test_idempotency(void **state)
     http_do(f, "POST", "/v1/tasks", hdr2, "{\"seid\":\"SE-C\",\"op\":\"push\",\"priority\":9}",
             &r2);
     assert_err(&r2, 400, "invalid-field");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     int64_t id43 = post_task(f, hdr2, body);
     assert_true(id43 != id);
     assert_int_equal(accepted(f), 2);
@@ -683,17 +567,17 @@ static void test_idempotency(void **state)
     http_do(f, "POST", "/v1/tasks", hdr, same, &r2);
     assert_status(&r2, 201);
     assert_true(json_equal(r1.json, r2.json));
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     http_do(f, "POST", "/v1/tasks", hdr2, body, &r2);
     assert_status(&r2, 201);
     assert_int_equal(jint(r2.json, "id"), id43);
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     http_do(f, "POST", "/v1/tasks", hdr, "{\"seid\":\"SE-C\",\"op\":\"push\"}", &r2);
     assert_err(&r2, 409, "idempotency-conflict");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     assert_int_equal(accepted(f), 0); /* counters are per run: nothing accepted since */
     assert_int_equal(se_task_count(f, "SE-C"), 2);
-    resp_free(&r1);
+    ts_http_resp_free(&r1);
 
     /* jobs honour the key too */
     const char *jb = "{\"kind\":\"list\",\"seids\":[\"SE-A\",\"SE-B\"],\"op\":\"push\","
@@ -708,8 +592,8 @@ static void test_idempotency(void **state)
     http_do(f, "POST", "/v1/jobs", jh, jb, &r2);
     assert_status(&r2, 201);
     assert_int_equal(jint(r1.json, "id"), jint(r2.json, "id"));
-    resp_free(&r1);
-    resp_free(&r2);
+    ts_http_resp_free(&r1);
+    ts_http_resp_free(&r2);
     pump_n(f, 5);
     assert_int_equal(accepted(f), acc);
     assert_int_equal(se_task_count(f, "SE-A"), na);
@@ -719,7 +603,7 @@ static void test_cancel_terminate(void **state)
 {
     struct fx *f = *state;
     char path[96];
-    struct resp r;
+    struct ts_http_resp r;
     int64_t q =
         post_task(f, NULL, "{\"seid\":\"SE-A\",\"op\":\"push\",\"schedule\":{\"delay_s\":600}}");
 
@@ -727,22 +611,22 @@ static void test_cancel_terminate(void **state)
     snprintf(path, sizeof(path), "/v1/tasks/%lld/terminate", (long long)q);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_err(&r, 409, "task-not-active");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     snprintf(path, sizeof(path), "/v1/tasks/%lld/cancel", (long long)q);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_status(&r, 200);
     assert_string_equal(jstr(r.json, "state"), "cancelled");
     assert_string_equal(jstr(r.json, "reason"), "cancelled");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     /* again: final */
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_err(&r, 409, "task-final");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tasks/%lld/terminate", (long long)q);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_err(&r, 409, "task-final");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     /* an immediate push task goes to the (fake) bearer: active */
     int64_t a = post_task(f, NULL, "{\"seid\":\"SE-B\",\"op\":\"push\"}");
@@ -753,20 +637,20 @@ static void test_cancel_terminate(void **state)
     get_task(f, a, &r);
     assert_status(&r, 200);
     assert_string_equal(jstr(r.json, "state"), "dispatched");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tasks/%lld/cancel", (long long)a);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_err(&r, 409, "task-active");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     snprintf(path, sizeof(path), "/v1/tasks/%lld/terminate", (long long)a);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_status(&r, 200);
     assert_string_equal(jstr(r.json, "state"), "cancelled");
     assert_string_equal(jstr(r.json, "reason"), "terminated");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "POST", path, NULL, NULL, &r);
     assert_err(&r, 409, "task-final");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     /* the outcome is committed: it survives a restart */
     eng_close(f->g.eng);
@@ -775,20 +659,20 @@ static void test_cancel_terminate(void **state)
     get_task(f, a, &r);
     assert_status(&r, 200);
     assert_string_equal(jstr(r.json, "reason"), "terminated");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     http_do(f, "POST", "/v1/tasks/424242/cancel", NULL, NULL, &r);
     assert_err(&r, 404, "not-found");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "POST", "/v1/tasks/424242/terminate", NULL, NULL, &r);
     assert_err(&r, 404, "not-found");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "POST", "/v1/tasks/x/cancel", NULL, NULL, &r);
     assert_err(&r, 400, "invalid-id");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
-static void get_job(struct fx *f, int64_t id, struct resp *r)
+static void get_job(struct fx *f, int64_t id, struct ts_http_resp *r)
 {
     char path[64];
     snprintf(path, sizeof(path), "/v1/jobs/%lld", (long long)id);
@@ -797,13 +681,13 @@ static void get_job(struct fx *f, int64_t id, struct resp *r)
 
 static int64_t post_job(struct fx *f, const char *body, const char *kind)
 {
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "POST", "/v1/jobs", NULL, body, &r);
     assert_status(&r, 201);
     int64_t id = jint(r.json, "id");
     assert_string_equal(jstr(r.json, "kind"), kind);
     assert_string_equal(jstr(r.json, "state"), "running");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     return id;
 }
 
@@ -811,7 +695,7 @@ static void job_act(struct fx *f, int64_t id, const char *act, int status, const
 {
     char path[96];
     snprintf(path, sizeof(path), "/v1/jobs/%lld/%s", (long long)id, act);
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "POST", path, NULL, NULL, &r);
     if (status == 200) {
         assert_status(&r, 200);
@@ -819,13 +703,13 @@ static void job_act(struct fx *f, int64_t id, const char *act, int status, const
     } else {
         assert_err(&r, status, want);
     }
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 static void test_jobs(void **state)
 {
     struct fx *f = *state;
-    struct resp r;
+    struct ts_http_resp r;
     int64_t lj = post_job(f,
                           "{\"kind\":\"list\",\"seids\":[\"SE-A\",\"SE-B\"],\"op\":\"push\","
                           "\"schedule\":{\"delay_s\":600},\"rate_per_s\":5}",
@@ -839,7 +723,7 @@ static void test_jobs(void **state)
     assert_int_equal(jint(json_object_get(r.json, "counts"), "queued"), 2);
     assert_true(json_is_true(json_object_get(r.json, "expanded")));
     assert_true(json_is_null(json_object_get(r.json, "failed_step_task")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     job_act(f, lj, "pause", 200, "paused");
     job_act(f, lj, "resume", 200, "running");
@@ -848,7 +732,7 @@ static void test_jobs(void **state)
     http_do(f, "PUT", path, NULL, "{\"rate_per_s\":2.5}", &r);
     assert_status(&r, 200);
     assert_true(json_real_value(json_object_get(r.json, "rate_per_s")) == 2.5);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     static const struct bad_case bad_rates[] = {
         {"{\"rate_per_s\":-1}", 400, "invalid-field"},
         {"{\"rate_per_s\":\"5\"}", 400, "bad-type"},
@@ -859,25 +743,25 @@ static void test_jobs(void **state)
     for (size_t i = 0; i < sizeof(bad_rates) / sizeof(bad_rates[0]); i++) {
         http_do(f, "PUT", path, NULL, bad_rates[i].body, &r);
         assert_err(&r, bad_rates[i].status, bad_rates[i].code);
-        resp_free(&r);
+        ts_http_resp_free(&r);
     }
     get_job(f, lj, &r); /* unchanged by the refused requests */
     assert_true(json_real_value(json_object_get(r.json, "rate_per_s")) == 2.5);
     assert_string_equal(jstr(r.json, "state"), "running");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     job_act(f, lj, "cancel", 200, "cancelled");
     get_job(f, lj, &r);
     assert_int_equal(jint(json_object_get(r.json, "counts"), "cancelled"), 2);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     job_act(f, lj, "pause", 409, "job-over");
     job_act(f, lj, "cancel", 409, "job-over");
     http_do(f, "PUT", path, NULL, "{\"rate_per_s\":1}", &r);
     assert_err(&r, 409, "job-over");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     job_act(f, 777777, "pause", 404, "not-found");
     get_job(f, 777777, &r);
     assert_err(&r, 404, "not-found");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     /* filter: SE-A..SE-C (not OTHER-1) */
     int64_t fj = post_job(f,
@@ -892,7 +776,7 @@ static void test_jobs(void **state)
     assert_status(&r, 200);
     assert_int_equal(jint(json_object_get(r.json, "counts"), "queued"), 3);
     assert_string_equal(jstr(r.json, "op"), "app-lock");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     /* sequence of two steps on one SE */
     int64_t sj = post_job(f,
@@ -903,7 +787,7 @@ static void test_jobs(void **state)
     get_job(f, sj, &r);
     assert_status(&r, 200);
     assert_int_equal(jint(r.json, "total"), 2);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_int_equal(se_task_count(f, "OTHER-1"), 2);
 
     uint64_t before = accepted(f);
@@ -937,7 +821,7 @@ static void test_jobs(void **state)
             fail_msg("job case %zu: status %d: %s", i, r.status, r.body);
         }
         assert_err(&r, bad_jobs[i].status, bad_jobs[i].code);
-        resp_free(&r);
+        ts_http_resp_free(&r);
         assert_int_equal(accepted(f), before);
     }
     assert_int_equal(se_task_count(f, "SE-A"), 1); /* the filter job's task only */
@@ -947,7 +831,7 @@ static void test_stats(void **state)
 {
     struct fx *f = *state;
     post_task(f, NULL, "{\"seid\":\"SE-A\",\"op\":\"push\",\"schedule\":{\"delay_s\":60}}");
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "GET", "/v1/stats", NULL, NULL, &r);
     assert_status(&r, 200);
     json_t *e = json_object_get(r.json, "engine");
@@ -955,7 +839,7 @@ static void test_stats(void **state)
     assert_true(json_is_true(json_object_get(e, "running")));
     assert_int_equal(jint(json_object_get(r.json, "tasks"), "queued"), 1);
     assert_true(json_is_object(json_object_get(r.json, "reasons")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 /* The SE / key / health routes of gateway/api_ses.c and gw.c (fixed: gw_start is not used here). */
@@ -982,7 +866,7 @@ static bool listed(const char *name, const char *const *names, size_t n)
 static void test_openapi(void **state)
 {
     struct fx *f = *state;
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "GET", "/v1/openapi.json", NULL, NULL, &r);
     assert_status(&r, 200);
     char ct[64];
@@ -1065,12 +949,12 @@ static void test_openapi(void **state)
             fail_msg("dangling $ref %s", nm);
         }
     }
-    resp_free(&r);
+    ts_http_resp_free(&r);
 
     /* our routes answer through the server (not the layer's 404 / 405) */
     http_do(f, "GET", "/v1/stats", NULL, NULL, &r);
     assert_int_equal(r.status, 200);
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 static void test_time_helpers(void **state)
@@ -1153,19 +1037,19 @@ static void test_idempotency_in_progress(void **state)
         pump(f);
     }
     assert_int_equal(accepted(f), 1); /* staged, not committed */
-    struct resp r1, r2;
+    struct ts_http_resp r1, r2;
     http_do(f, "POST", "/v1/tasks", hdr, body, &r2);
     assert_err(&r2, 409, "idempotency-in-progress");
     char ra[8];
     assert_true(resp_header(&r2, "retry-after", ra, sizeof(ra)));
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     http_recv(f, fd1, &r1);
     assert_status(&r1, 201);
     http_do(f, "POST", "/v1/tasks", hdr, body, &r2);
     assert_status(&r2, 201);
     assert_true(json_equal(r1.json, r2.json));
-    resp_free(&r1);
-    resp_free(&r2);
+    ts_http_resp_free(&r1);
+    ts_http_resp_free(&r2);
     assert_int_equal(accepted(f), 1);
     assert_int_equal(se_task_count(f, "SE-P"), 1);
 }
@@ -1190,12 +1074,12 @@ static void test_openapi_ses_routes_registered(void **state)
         {"POST", "/v1/ses/bad%20seid/keys/sd", "{}"},
     };
     for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
-        struct resp r;
+        struct ts_http_resp r;
         http_do(f, probes[i].method, probes[i].path, NULL, probes[i].body, &r);
         if (r.status != 400) {
             fail_msg("%s %s: %d %s", probes[i].method, probes[i].path, r.status, r.body);
         }
-        resp_free(&r);
+        ts_http_resp_free(&r);
     }
 }
 
@@ -1212,25 +1096,25 @@ static void test_idempotency_record_failure(void **state)
                                      "CREATE TEMP TRIGGER no_idem BEFORE INSERT ON idem"
                                      " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
                      0);
-    struct resp r;
+    struct ts_http_resp r;
     http_do(f, "POST", "/v1/tasks", "Idempotency-Key: doomed\r\n",
             "{\"seid\":\"SE-A\",\"op\":\"push\",\"schedule\":{\"delay_s\":60}}", &r);
     assert_err(&r, 503, "commit-failed");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     struct eng_stats st;
     eng_stats(f->g.eng, &st);
     assert_int_equal(st.run, ENG_STOPPED_ERROR);
     /* a stopped engine refuses submits with 503 */
     http_do(f, "POST", "/v1/tasks", NULL, "{\"seid\":\"SE-A\",\"op\":\"push\"}", &r);
     assert_err(&r, 503, "engine-stopped");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     eng_close(f->g.eng);
     eng_up(f);
     assert_int_equal(se_task_count(f, "SE-A"), 0);
     http_do(f, "GET", "/v1/tasks", NULL, NULL, &r);
     assert_status(&r, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "tasks")), 0);
-    resp_free(&r);
+    ts_http_resp_free(&r);
     /* the key was never recorded: it works now */
     int64_t id = post_task(f, "Idempotency-Key: doomed\r\n",
                            "{\"seid\":\"SE-A\",\"op\":\"push\",\"schedule\":{\"delay_s\":60}}");

@@ -31,6 +31,7 @@
 #include "gateway/api_util.h"
 #include "gateway/callbacks.h"
 #include "gateway/gw.h"
+#include "tests/support/ts_http.h"
 
 #define RX_MAX 16
 #define SECRET "platform-secret-1"
@@ -193,20 +194,9 @@ static int teardown(void **state)
 
 /* ---- helpers ---- */
 
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
 static void pump(struct fx *f)
 {
-    ev_timer g;
-    ev_timer_init(&g, guard_cb, 0.005, 0.);
-    ev_timer_start(f->loop, &g);
-    ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &g);
+    ts_http_pump(f->loop);
 }
 
 static void pump_ms(struct fx *f, int64_t ms)

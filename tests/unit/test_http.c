@@ -27,6 +27,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
+#include "tests/support/ts_http.h"
+
 struct fx {
     struct ev_loop *loop;
     struct http_server *srv;
@@ -185,21 +187,10 @@ static void fx_stop(struct fx *f)
     ev_loop_destroy(f->loop);
 }
 
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
 /* One loop iteration, never blocking longer than 5 ms. */
 static void pump(struct fx *f)
 {
-    ev_timer g;
-    ev_timer_init(&g, guard_cb, 0.005, 0.);
-    ev_timer_start(f->loop, &g);
-    ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &g);
+    ts_http_pump(f->loop);
 }
 
 static void pump_for(struct fx *f, double secs)
@@ -214,13 +205,7 @@ static void pump_for(struct fx *f, double secs)
 
 static int cli_connect(struct fx *f)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* The listen queue takes the connect even before the loop runs. */
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
+    return ts_http_connect(f->port);
 }
 
 static void cli_send(int fd, const char *data, size_t len)
@@ -236,25 +221,7 @@ static void cli_send(int fd, const char *data, size_t len)
 /* The value of response header name (case-insensitive) copied into out; false if absent. */
 static bool resp_header(const struct resp *r, const char *name, char *out, size_t cap)
 {
-    size_t nl = strlen(name);
-    for (const char *p = strstr(r->head, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
-        const char *line = p + 2;
-        if (!strncasecmp(line, name, nl) && line[nl] == ':') {
-            const char *v = line + nl + 1;
-            while (*v == ' ') {
-                v++;
-            }
-            const char *e = strstr(v, "\r\n");
-            size_t l = e ? (size_t)(e - v) : strlen(v);
-            if (l >= cap) {
-                l = cap - 1;
-            }
-            memcpy(out, v, l);
-            out[l] = '\0';
-            return true;
-        }
-    }
-    return false;
+    return ts_http_header(r->head, name, out, cap);
 }
 
 /*

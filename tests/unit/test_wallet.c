@@ -13,10 +13,8 @@
  * cryptogram, a failing status word, wrong number of responses, unknown
  * and ended sessions, missing keys, the idle timeout.
  */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -24,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,6 +31,7 @@
 #include "gateway/gw.h"
 #include "gateway/keys.h"
 #include "tests/sim/gpmodel.h"
+#include "tests/support/ts_http.h"
 #include "tests/support/tsupport.h"
 
 #define SEID "SE-W1"
@@ -67,12 +65,6 @@ struct fx {
     unsigned n_msgid;
     struct ota_crypto *cx;
     struct card card;
-};
-
-struct resp {
-    int status;
-    char *body;
-    json_t *json;
 };
 
 /* ---- fake bearer: keeps what it is given, reports only when told ---- */
@@ -193,20 +185,9 @@ static int teardown(void **state)
 
 /* ---- loop and HTTP client ---- */
 
-static void guard_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
 static void pump(struct fx *f)
 {
-    ev_timer g;
-    ev_timer_init(&g, guard_cb, 0.005, 0.);
-    ev_timer_start(f->loop, &g);
-    ev_run(f->loop, EVRUN_ONCE);
-    ev_timer_stop(f->loop, &g);
+    ts_http_pump(f->loop);
 }
 
 /* Case-insensitive strstr (strcasestr is a GNU extension). */
@@ -221,84 +202,17 @@ static const char *ci_find(const char *h, const char *n)
     return NULL;
 }
 
-static void resp_free(struct resp *r)
+static void http_do(struct fx *f, const char *path, const char *body, struct ts_http_resp *r)
 {
-    free(r->body);
-    json_decref(r->json);
-    memset(r, 0, sizeof(*r));
+    ts_http_do(f->loop, f->port, "POST", path, NULL, body, true, r);
 }
 
-static void http_do(struct fx *f, const char *path, const char *body, struct resp *r)
+static void assert_err(const struct ts_http_resp *r, int status, const char *code)
 {
-    memset(r, 0, sizeof(*r));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    size_t bl = strlen(body);
-    size_t cap = bl + 512;
-    char *q = malloc(cap);
-    assert_non_null(q);
-    int n = snprintf(q, cap,
-                     "POST %s HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     path, bl, body);
-    size_t off = 0;
-    while (off < (size_t)n) {
-        ssize_t k = send(fd, q + off, (size_t)n - off, MSG_NOSIGNAL);
-        assert_true(k > 0);
-        off += (size_t)k;
-        pump(f);
-    }
-    free(q);
-    size_t bufcap = 65536, have = 0;
-    char *buf = malloc(bufcap);
-    assert_non_null(buf);
-    bool done = false;
-    for (int i = 0; i < 2000 && !done; i++) {
-        ssize_t k = recv(fd, buf + have, bufcap - 1 - have, MSG_DONTWAIT);
-        if (k > 0) {
-            have += (size_t)k;
-            buf[have] = '\0';
-        }
-        char *eoh = have ? strstr(buf, "\r\n\r\n") : NULL;
-        const char *cl = eoh ? ci_find(buf, "\r\ncontent-length:") : NULL;
-        if (eoh && cl && cl < eoh) {
-            size_t want = strtoul(cl + strlen("\r\ncontent-length:"), NULL, 10);
-            size_t hl = (size_t)(eoh - buf) + 4;
-            if (have - hl >= want) {
-                assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &r->status), 1);
-                r->body = strndup(eoh + 4, want);
-                json_error_t je;
-                r->json = json_loads(r->body, 0, &je);
-                done = true;
-            }
-        }
-        if (!done) {
-            pump(f);
-        }
-    }
-    free(buf);
-    close(fd);
-    assert_true(done);
+    ts_http_assert_error(r, status, code);
 }
 
-static void assert_err(const struct resp *r, int status, const char *code)
-{
-    if (r->status != status) {
-        fail_msg("status %d, wanted %d: %s", r->status, status, r->body);
-    }
-    json_t *e = json_object_get(r->json, "error");
-    const char *c = json_string_value(json_object_get(e, "code"));
-    if (!c || strcmp(c, code) != 0) {
-        fail_msg("code %s, wanted %s: %s", c ? c : "(none)", code, r->body);
-    }
-    assert_int_equal(json_integer_value(json_object_get(e, "status")), status);
-    assert_non_null(json_string_value(json_object_get(e, "message")));
-}
-
-static void assert_ok(const struct resp *r)
+static void assert_ok(const struct ts_http_resp *r)
 {
     if (r->status != 200 || !r->json) {
         fail_msg("status %d: %s", r->status, r->body ? r->body : "");
@@ -424,7 +338,7 @@ static void hex_of(const uint8_t *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static void pull(struct fx *f, const char *seid, const char *serial, struct resp *r)
+static void pull(struct fx *f, const char *seid, const char *serial, struct ts_http_resp *r)
 {
     char body[256];
     snprintf(body, sizeof(body), "{\"seid\":\"%s\",\"serial\":\"%s\"}", seid, serial);
@@ -432,7 +346,7 @@ static void pull(struct fx *f, const char *seid, const char *serial, struct resp
 }
 
 /* One round: answer the single C-APDU of r as the card and post it; r gets the next answer. */
-static void round_trip(struct fx *f, struct resp *r)
+static void round_trip(struct fx *f, struct ts_http_resp *r)
 {
     json_t *apdus = json_object_get(r->json, "apdus");
     assert_int_equal(json_array_size(apdus), 1);
@@ -446,12 +360,12 @@ static void round_trip(struct fx *f, struct resp *r)
     snprintf(path, sizeof(path), "/v1/wallet/sessions/%s",
              json_string_value(json_object_get(r->json, "session")));
     snprintf(body, sizeof(body), "{\"responses\":[\"%s\"]}", rh);
-    resp_free(r);
+    ts_http_resp_free(r);
     http_do(f, path, body, r);
 }
 
 /* Relay until the session is over; r holds the final answer; returns the rounds. */
-static unsigned run_session(struct fx *f, struct resp *r)
+static unsigned run_session(struct fx *f, struct ts_http_resp *r)
 {
     assert_ok(r);
     char id[40];
@@ -468,7 +382,7 @@ static unsigned run_session(struct fx *f, struct resp *r)
     return rounds;
 }
 
-static void post_session(struct fx *f, const char *id, const char *body, struct resp *r)
+static void post_session(struct fx *f, const char *id, const char *body, struct ts_http_resp *r)
 {
     char path[96];
     snprintf(path, sizeof(path), "/v1/wallet/sessions/%s", id);
@@ -486,7 +400,7 @@ static void assert_final(struct fx *f, int64_t id, enum task_state st, enum task
     }
 }
 
-static void assert_done_answer(const struct resp *r, const char *state, const char *reason)
+static void assert_done_answer(const struct ts_http_resp *r, const char *state, const char *reason)
 {
     assert_true(json_is_true(json_object_get(r->json, "done")));
     assert_string_equal(json_string_value(json_object_get(r->json, "state")), state);
@@ -520,7 +434,7 @@ static void test_app_lock(void **state)
     add_app(f, APP_AID, OTA_GP_APP_SELECTABLE);
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK, "{\"aid\":\"" APP_AID "\"}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     assert_ok(&r);
     /* the first command is INITIALIZE UPDATE with the key set's KVN, host challenge after */
@@ -533,7 +447,7 @@ static void test_app_lock(void **state)
     unsigned rounds = run_session(f, &r);
     assert_int_equal(rounds, 3); /* IU, EA, SET STATUS */
     assert_done_answer(&r, "done", "none");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     /* the card ran SET STATUS (unwrapped: CLA 80) and the app is locked */
     assert_int_equal(f->card.commands, 1);
     assert_int_equal(f->card.last_plain[0], 0x80);
@@ -554,10 +468,10 @@ static void test_app_lock(void **state)
     /* the session is over: 410; the serial is spent: 409 serial-used */
     post_session(f, id_hex, "{\"responses\":[\"9000\"]}", &r);
     assert_err(&r, 410, "session-expired");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     pull(f, SEID, serial, &r);
     assert_err(&r, 409, "serial-used");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 /* Security level 03 (C-MAC + C-DECRYPTION): the card decrypts and runs the same script. */
@@ -567,11 +481,11 @@ static void test_app_lock_level3(void **state)
     add_app(f, APP_AID, OTA_GP_APP_SELECTABLE);
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK, "{\"aid\":\"" APP_AID "\"}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     run_session(f, &r);
     assert_done_answer(&r, "done", "none");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_int_equal(f->card.sc.sl, OTA_SCP02_SL_CMAC_CDEC);
     assert_int_equal(app_lcs(f, APP_AID), OTA_GP_APP_SELECTABLE | OTA_GP_LOCKED_BIT);
     assert_final(f, id, TASK_DONE, TASK_R_NONE);
@@ -583,11 +497,11 @@ static void test_push_info(void **state)
     struct fx *f = *state;
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_PUSH, "{}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     run_session(f, &r);
     assert_done_answer(&r, "done", "none");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_DONE, TASK_R_NONE);
     assert_int_equal(f->card.last_plain[1], OTA_GP_INS_GET_STATUS);
     struct eng_task_view v;
@@ -626,11 +540,11 @@ static void test_download_cleanup(void **state)
              elf_hex, file, APP_AID);
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_APP_DOWNLOAD, params, serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     unsigned rounds = run_session(f, &r);
     assert_done_answer(&r, "done", "none");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_DONE, TASK_R_NONE);
     /* IU, EA, GET STATUS, DELETE, INSTALL [for load], 4 LOAD blocks (C4 82 00 C8 + 200), INSTALL */
     assert_int_equal(rounds, 10);
@@ -644,7 +558,7 @@ static void test_pull_errors(void **state)
     struct fx *f = *state;
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_PUSH, "{}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     static const char *const bad[] = {
         "{",
         "[]",
@@ -662,27 +576,27 @@ static void test_pull_errors(void **state)
         if (r.status != 400) {
             fail_msg("%s: %d %s", bad[i], r.status, r.body);
         }
-        resp_free(&r);
+        ts_http_resp_free(&r);
     }
     http_do(f, "/v1/wallet/pull", "{", &r);
     assert_err(&r, 400, "bad-json");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     pull(f, SEID, "00112233445566778899AABBCCDDEEFF", &r);
     assert_err(&r, 400, "bad-serial");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     pull(f, "bad\\u0001seid", serial, &r);
     assert_err(&r, 400, "bad-seid");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     http_do(f, "/v1/wallet/pull", "{\"seid\":\"" SEID "\",\"serial\":\"x\",\"x\":1}", &r);
     assert_err(&r, 400, "unknown-field");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     /* a wrong serial, and the right serial for another SE: 404, nothing spent */
     pull(f, SEID, "00112233445566778899aabbccddeeff", &r);
     assert_err(&r, 404, "unknown-serial");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     pull(f, SEID2, serial, &r);
     assert_err(&r, 404, "unknown-serial");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     struct eng_task_view v;
     task_view(f, id, &v);
     assert_int_equal(v.state, TASK_DELIVERED);
@@ -692,18 +606,18 @@ static void test_pull_errors(void **state)
     char sid[40];
     snprintf(sid, sizeof(sid), "%s", json_string_value(json_object_get(r.json, "session")));
     /* spec 5.8.8: a second request for the SE while its session runs is refused */
-    struct resp r2;
+    struct ts_http_resp r2;
     pull(f, SEID, serial, &r2);
     assert_err(&r2, 409, "session-running");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     pull(f, SEID, "00112233445566778899aabbccddeeff", &r2);
     assert_err(&r2, 409, "session-running");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
 
     /* session route errors: unknown id, malformed body, wrong number of responses */
     post_session(f, "00000000000000000000000000000000", "{\"responses\":[\"9000\"]}", &r2);
     assert_err(&r2, 404, "unknown-session");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     static const char *const bad_s[] = {
         "{",
         "{\"responses\":\"9000\"}",
@@ -718,25 +632,25 @@ static void test_pull_errors(void **state)
         if (r2.status != 400) {
             fail_msg("%s: %d %s", bad_s[i], r2.status, r2.body);
         }
-        resp_free(&r2);
+        ts_http_resp_free(&r2);
     }
     post_session(f, sid, "{\"responses\":[\"zz\"]}", &r2);
     assert_err(&r2, 400, "invalid-field");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     post_session(f, sid, "{\"responses\":[]}", &r2);
     assert_err(&r2, 409, "bad-sequence");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     post_session(f, sid, "{\"responses\":[\"9000\",\"9000\"]}", &r2);
     assert_err(&r2, 409, "bad-sequence");
-    resp_free(&r2);
+    ts_http_resp_free(&r2);
     /* none of that moved the session: it still completes */
     run_session(f, &r);
     assert_done_answer(&r, "done", "none");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_DONE, TASK_R_NONE);
     pull(f, SEID, serial, &r);
     assert_err(&r, 409, "serial-used");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 /* A wrong card cryptogram: the session ends at once, task failed (client). */
@@ -747,12 +661,12 @@ static void test_bad_cryptogram(void **state)
     f->card.bad_cryptogram = true;
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK, "{\"aid\":\"" APP_AID "\"}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     unsigned rounds = run_session(f, &r);
     assert_int_equal(rounds, 1);
     assert_done_answer(&r, "failed", "client");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_FAILED, TASK_R_CLIENT);
     assert_int_equal(f->card.commands, 0);
     assert_int_equal(app_lcs(f, APP_AID), OTA_GP_APP_SELECTABLE);
@@ -765,11 +679,11 @@ static void test_card_sw(void **state)
     char serial[33];
     /* no such app on the card: SET STATUS answers an error */
     int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK, "{\"aid\":\"" APP_AID "\"}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     run_session(f, &r);
     assert_done_answer(&r, "failed", "card-sw");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_FAILED, TASK_R_CARD_SW);
     struct eng_task_view v;
     task_view(f, id, &v);
@@ -785,11 +699,11 @@ static void test_no_keys(void **state)
     struct fx *f = *state;
     char serial[33];
     int64_t id = push_task(f, SEID2, TASK_OP_PUSH, "{}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID2, serial, &r);
     assert_ok(&r);
     assert_done_answer(&r, "failed", "no-keys");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_FAILED, TASK_R_NO_KEYS);
 }
 
@@ -799,12 +713,12 @@ static void test_idle_timeout(void **state)
     struct fx *f = *state;
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_PUSH, "{}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     assert_ok(&r);
     char sid[40];
     snprintf(sid, sizeof(sid), "%s", json_string_value(json_object_get(r.json, "session")));
-    resp_free(&r);
+    ts_http_resp_free(&r);
     struct eng_task_view v;
     ev_tstamp t0 = ev_time();
     do {
@@ -818,11 +732,11 @@ static void test_idle_timeout(void **state)
     assert_non_null(strstr(v.result ? v.result : "", "idle"));
     post_session(f, sid, "{\"responses\":[\"9000\"]}", &r);
     assert_err(&r, 410, "session-expired");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     /* a new pull for the SE is no longer refused as running: the serial is spent */
     pull(f, SEID, serial, &r);
     assert_err(&r, 409, "serial-used");
-    resp_free(&r);
+    ts_http_resp_free(&r);
 }
 
 /*
@@ -852,7 +766,7 @@ static void test_ssd_select_first(void **state)
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK,
                            "{\"aid\":\"" APP_AID "\",\"sd_aid\":\"A000000151535041\"}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     assert_ok(&r);
     const char *first = json_string_value(json_array_get(json_object_get(r.json, "apdus"), 0));
@@ -860,7 +774,7 @@ static void test_ssd_select_first(void **state)
     unsigned rounds = run_session(f, &r);
     assert_int_equal(rounds, 4); /* SELECT, IU, EA, SET STATUS */
     assert_done_answer(&r, "done", "none");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_DONE, TASK_R_NONE);
     assert_int_equal(app_lcs(f, APP_AID), OTA_GP_APP_SELECTABLE | OTA_GP_LOCKED_BIT);
 }
@@ -872,7 +786,7 @@ static void test_terminated_mid_session(void **state)
     add_app(f, APP_AID, OTA_GP_APP_SELECTABLE);
     char serial[33];
     int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK, "{\"aid\":\"" APP_AID "\"}", serial);
-    struct resp r;
+    struct ts_http_resp r;
     pull(f, SEID, serial, &r);
     assert_ok(&r);
     round_trip(f, &r); /* INITIALIZE UPDATE answered: EXTERNAL AUTHENTICATE comes */
@@ -883,7 +797,7 @@ static void test_terminated_mid_session(void **state)
     round_trip(f, &r);
     assert_ok(&r);
     assert_done_answer(&r, "cancelled", "terminated");
-    resp_free(&r);
+    ts_http_resp_free(&r);
     assert_final(f, id, TASK_CANCELLED, TASK_R_TERMINATED);
     assert_int_equal(f->card.commands, 0);
     assert_int_equal(app_lcs(f, APP_AID), OTA_GP_APP_SELECTABLE);
