@@ -5,10 +5,14 @@
  */
 #include "tests/support/tsupport.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <osmocom/core/utils.h>
@@ -110,4 +114,22 @@ const char *ts_jstr(const json_t *o, const char *k)
     assert_non_null(v);
     assert_true(json_is_string(v));
     return json_string_value(v);
+}
+
+int ts_rmdir_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        return -errno;
+    }
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            (void)unlink(p);
+        }
+    }
+    closedir(d);
+    return rmdir(dir) == 0 ? 0 : -errno;
 }

@@ -47,3 +47,10 @@ size_t ts_vectors_run(json_t *root, const char *type, void (*fn)(json_t *v, void
 
 /* The string member k of o; asserts it is present and a string. Borrowed from o. */
 const char *ts_jstr(const json_t *o, const char *k);
+
+/*
+ * Remove a test's temporary directory: unlink every entry in it (test
+ * directories are flat: a database, its -wal/-shm, logs) and rmdir it.
+ * Returns 0 when it is gone, -errno otherwise (a missing dir is -ENOENT).
+ */
+int ts_rmdir_tree(const char *dir);

@@ -10,7 +10,6 @@
  * status codes; jobs and their progress; the OpenAPI document against the
  * route table; the RFC 3339 helpers.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +25,7 @@
 #include "gateway/api_util.h"
 #include "gateway/gw.h"
 #include "tests/support/ts_http.h"
+#include "tests/support/tsupport.h"
 
 #define MAX_BODY 16384
 
@@ -108,19 +108,7 @@ static int teardown(void **state)
     eng_close(f->g.eng);
     http_server_free(f->g.http);
     ev_loop_destroy(f->loop);
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    char p[400];
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    rmdir(f->dir);
+    (void)ts_rmdir_tree(f->dir);
     free(f);
     return 0;
 }

@@ -10,7 +10,6 @@
  * when the outbox row was lost in a crash after the final commit.
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -32,6 +31,7 @@
 #include "gateway/callbacks.h"
 #include "gateway/gw.h"
 #include "tests/support/ts_http.h"
+#include "tests/support/tsupport.h"
 
 #define RX_MAX 16
 #define SECRET "platform-secret-1"
@@ -175,19 +175,7 @@ static int teardown(void **state)
     for (unsigned i = 0; i < RX_MAX; i++) {
         free(f->recs[i].body);
     }
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    char p[400];
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    rmdir(f->dir);
+    (void)ts_rmdir_tree(f->dir);
     free(f);
     return 0;
 }

@@ -27,7 +27,6 @@
  */
 #include "queue/engine.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -44,6 +43,7 @@
 
 #include "ota/ota.h"
 #include "queue/store.h"
+#include "tests/support/tsupport.h"
 
 #define MAX_SENT 4096
 #define MAX_FINAL 1024
@@ -270,21 +270,7 @@ static void h_close(struct h *h)
 
 static void rm_dir(const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
-        return;
-    }
-    struct dirent *de;
-    char p[512];
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        (void)unlink(p);
-    }
-    closedir(d);
-    (void)rmdir(dir);
+    (void)ts_rmdir_tree(dir);
 }
 
 static int setup(void **state)

@@ -10,11 +10,11 @@
  * function (STYLE 9).
  */
 #include "queue/store.h"
+#include "tests/support/tsupport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
-#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <math.h>
@@ -49,18 +49,7 @@ static int teardown(void **state)
 {
     struct fx *f = *state;
     store_close(f->s);
-    DIR *d = opendir(f->dir);
-    assert_non_null(d);
-    struct dirent *e;
-    char p[400];
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-    }
-    closedir(d);
-    assert_int_equal(rmdir(f->dir), 0);
+    assert_int_equal(ts_rmdir_tree(f->dir), 0);
     free(f);
     return 0;
 }

@@ -13,7 +13,6 @@
  * cryptogram, a failing status word, wrong number of responses, unknown
  * and ended sessions, missing keys, the idle timeout.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -166,19 +165,7 @@ static int teardown(void **state)
     }
     ota_crypto_free(f->cx);
     ev_loop_destroy(f->loop);
-    DIR *d = opendir(f->dir);
-    struct dirent *e;
-    char p[400];
-    while (d && (e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-            snprintf(p, sizeof(p), "%s/%s", f->dir, e->d_name);
-            unlink(p);
-        }
-    }
-    if (d) {
-        closedir(d);
-    }
-    rmdir(f->dir);
+    (void)ts_rmdir_tree(f->dir);
     free(f);
     return 0;
 }
