@@ -41,7 +41,6 @@
 
 #include "gateway/api_util.h"
 #include "gateway/gw.h"
-#include "queue/eng_int.h" /* eng_stop: a failed staged write must stop the engine */
 
 #define SE_TASKS_CAP 1000
 #define SCHEDULE_MAX_S (366LL * 86400) /* as far ahead as the engine accepts */
@@ -236,7 +235,7 @@ static bool idem_begin(struct gw *g, struct http_req *req, json_t *body, const c
     int status = 0;
     char *resp = NULL;
     struct ota_err err;
-    int rc = store_idem_get(api_eng_store(g->eng), id->key, stored, &status, &resp, NULL, &err);
+    int rc = store_idem_get(eng_store(g->eng), id->key, stored, &status, &resp, NULL, &err);
     if (rc == -ENOENT) {
         return false;
     }
@@ -270,10 +269,10 @@ static int idem_stage(struct gw *g, const struct idem *id, json_t *answer, struc
     if (!txt) {
         return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "out of memory");
     }
-    int rc = store_idem_put(api_eng_store(g->eng), id->key, id->hash, 201, txt, api_now_ms(), err);
+    int rc = store_idem_put(eng_store(g->eng), id->key, id->hash, 201, txt, api_now_ms(), err);
     free(txt);
     if (rc < 0) {
-        eng_stop(g->eng, rc, err);
+        eng_fail_stop(g->eng, rc, err);
     }
     return rc;
 }
@@ -291,9 +290,9 @@ static int idem_prune(struct gw *g, struct ota_err *err)
         return 0;
     }
     last_ms = now;
-    int rc = store_idem_prune(api_eng_store(g->eng), now - IDEM_KEEP_MS, NULL, err);
+    int rc = store_idem_prune(eng_store(g->eng), now - IDEM_KEEP_MS, NULL, err);
     if (rc < 0) {
-        eng_stop(g->eng, rc, err);
+        eng_fail_stop(g->eng, rc, err);
     }
     return rc;
 }
@@ -831,7 +830,7 @@ static void task_list_general(struct http_req *req, struct gw *g, const char *se
         !query_time(req, "created_to", &flt.created_to)) {
         return;
     }
-    struct store *sto = api_eng_store(g->eng);
+    struct store *sto = eng_store(g->eng);
     if (seid) {
         struct store_se se;
         int rc = store_se_find(sto, seid, &se, &err);
@@ -896,7 +895,7 @@ static void h_task_list(struct http_req *req, void *arg)
     }
     struct store_se se;
     struct ota_err err;
-    int rc = store_se_find(api_eng_store(g->eng), seid, &se, &err);
+    int rc = store_se_find(eng_store(g->eng), seid, &se, &err);
     if (rc < 0) {
         api_respond_rc(req, rc, "se-not-found", &err);
         return;
@@ -1290,7 +1289,7 @@ static void h_job_get(struct http_req *req, void *arg)
         return;
     }
     struct store_job sj;
-    rc = store_job_get(api_eng_store(g->eng), id, &sj, &err);
+    rc = store_job_get(eng_store(g->eng), id, &sj, &err);
     if (rc < 0) {
         api_respond_rc(req, rc, "not-found", &err);
         return;
@@ -1412,7 +1411,7 @@ static void h_stats(struct http_req *req, void *arg)
     eng_stats(g->eng, &s);
     struct ota_err err;
     uint64_t states[TASK_STATE__COUNT] = {0}, reasons[TASK_REASON__COUNT] = {0};
-    struct store *st = api_eng_store(g->eng);
+    struct store *st = eng_store(g->eng);
     int rc = store_task_counts(st, 0, states, &err);
     if (rc == 0) {
         rc = store_reason_counts(st, reasons, &err);

@@ -8,8 +8,6 @@
 
 #include <openssl/evp.h>
 
-#include "queue/eng_int.h" /* the store handle: no public accessor yet (see api_util.h) */
-
 #define YEAR_MAX 9999
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil). */
@@ -182,9 +180,4 @@ void api_respond_rc(struct http_req *req, int rc, const char *code, const struct
         http_respond_error(req, 500, "internal", "%s", msg);
         break;
     }
-}
-
-struct store *api_eng_store(struct eng *e)
-{
-    return e->st;
 }

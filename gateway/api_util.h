@@ -56,14 +56,6 @@ int api_sha256(const void *p, size_t n, uint8_t out[32]);
  */
 void api_respond_rc(struct http_req *req, int rc, const char *code, const struct ota_err *err);
 
-/*
- * The engine's store, for the API's own durable records (idempotency keys)
- * and read-only queries the engine API does not offer. Staged writes join
- * the engine's open batch. queue/engine.h has no accessor yet: this one
- * reaches into queue/eng_int.h until it gets one.
- */
-struct store *api_eng_store(struct eng *e);
-
 /* The OpenAPI document, NUL-terminated (generated from gateway/openapi.json). */
 extern const unsigned char gw_openapi_json[];
 extern const size_t gw_openapi_json_len; /* without the NUL */

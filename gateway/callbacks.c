@@ -88,7 +88,7 @@ static int64_t now_ms(void)
 
 static struct store *cb_store(struct gw *g)
 {
-    return api_eng_store(g->eng);
+    return eng_store(g->eng);
 }
 
 /* Commit what we staged; the engine may be between its own commits. */

@@ -1729,3 +1729,13 @@ int eng_flush(struct eng *e, struct ota_err *err)
     }
     return rc;
 }
+
+struct store *eng_store(struct eng *e)
+{
+    return e->st;
+}
+
+void eng_fail_stop(struct eng *e, int rc, const struct ota_err *err)
+{
+    eng_stop(e, rc, err);
+}

@@ -329,5 +329,19 @@ struct eng_stats {
 
 void eng_stats(const struct eng *e, struct eng_stats *out);
 
+/*
+ * The engine's store (borrowed), for the daemon's own durable records that
+ * must commit in the engine's batch (idempotency keys, the callback outbox)
+ * and for read-only queries the engine API does not offer.
+ */
+struct store *eng_store(struct eng *e);
+
+/*
+ * A write the caller staged into the engine's batch failed (the store then
+ * dropped the batch): stop the engine as a failed commit does
+ * (ENG_STOPPED_ERROR), so nothing of that batch is acknowledged.
+ */
+void eng_fail_stop(struct eng *e, int rc, const struct ota_err *err);
+
 /* Commit now (tests, shutdown); 0 or the commit's error. */
 int eng_flush(struct eng *e, struct ota_err *err) OTA_MUST_CHECK;

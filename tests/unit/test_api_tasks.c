@@ -1080,7 +1080,7 @@ static void test_openapi_ses_routes_registered(void **state)
 static void test_idempotency_record_failure(void **state)
 {
     struct fx *f = *state;
-    assert_int_equal(store_test_exec(api_eng_store(f->g.eng),
+    assert_int_equal(store_test_exec(eng_store(f->g.eng),
                                      "CREATE TEMP TRIGGER no_idem BEFORE INSERT ON idem"
                                      " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
                      0);

@@ -259,7 +259,7 @@ static void expect_sig(const struct rx_rec *r)
 static void row_of(struct fx *f, int64_t task, struct store_cb *out)
 {
     struct ota_err err;
-    assert_int_equal(store_cb_get_task(api_eng_store(f->g.eng), task, out, &err), 0);
+    assert_int_equal(store_cb_get_task(eng_store(f->g.eng), task, out, &err), 0);
 }
 
 /* ---- tests ---- */
@@ -323,7 +323,7 @@ static void test_no_url_nothing_sent(void **state)
     assert_int_equal(stats(f).sent, 0);
     struct store_cb row;
     struct ota_err err;
-    assert_int_equal(store_cb_get_task(api_eng_store(f->g.eng), id, &row, &err), -ENOENT);
+    assert_int_equal(store_cb_get_task(eng_store(f->g.eng), id, &row, &err), -ENOENT);
 }
 
 static void test_unreachable_retries(void **state)
@@ -472,7 +472,7 @@ static void test_lost_row_recovered(void **state)
     url_of(f, url, sizeof(url));
     int64_t id = task_final(f, url);
     struct ota_err err;
-    struct store *s = api_eng_store(f->g.eng);
+    struct store *s = eng_store(f->g.eng);
     assert_int_equal(eng_flush(f->g.eng, &err), 0);
     char sql[96];
     snprintf(sql, sizeof(sql), "DELETE FROM cb_outbox WHERE task = %lld", (long long)id);
