@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "gateway/api_util.h"
+#include "gateway/auth.h"
 #include "gateway/gw.h"
 
 #define SE_TASKS_CAP 1000
@@ -70,26 +71,28 @@ static void h_openapi(struct http_req *req, void *arg);
 struct route {
     const char *method, *pattern, *name; /* name: "METHOD pattern" for the list */
     http_handler h;
+    unsigned roles; /* enum gw_role bits allowed (gateway/auth.h) */
 };
 
-#define ROUTE(m, p, h)                                                                             \
+#define ROUTE(m, p, h, r)                                                                          \
     {                                                                                              \
-        m, p, m " " p, h                                                                           \
+        m, p, m " " p, h, r                                                                        \
     }
+#define BIZ (GW_ROLES_STAFF | GW_ROLE_PLATFORM)
 static const struct route routes[] = {
-    ROUTE("POST", "/v1/tasks", h_task_post),
-    ROUTE("GET", "/v1/tasks", h_task_list),
-    ROUTE("GET", "/v1/tasks/{id}", h_task_get),
-    ROUTE("POST", "/v1/tasks/{id}/cancel", h_task_cancel),
-    ROUTE("POST", "/v1/tasks/{id}/terminate", h_task_terminate),
-    ROUTE("POST", "/v1/jobs", h_job_post),
-    ROUTE("GET", "/v1/jobs/{id}", h_job_get),
-    ROUTE("POST", "/v1/jobs/{id}/pause", h_job_pause),
-    ROUTE("POST", "/v1/jobs/{id}/resume", h_job_resume),
-    ROUTE("POST", "/v1/jobs/{id}/cancel", h_job_cancel),
-    ROUTE("PUT", "/v1/jobs/{id}/rate", h_job_rate),
-    ROUTE("GET", "/v1/stats", h_stats),
-    ROUTE("GET", "/v1/openapi.json", h_openapi),
+    ROUTE("POST", "/v1/tasks", h_task_post, BIZ),
+    ROUTE("GET", "/v1/tasks", h_task_list, BIZ),
+    ROUTE("GET", "/v1/tasks/{id}", h_task_get, BIZ),
+    ROUTE("POST", "/v1/tasks/{id}/cancel", h_task_cancel, BIZ),
+    ROUTE("POST", "/v1/tasks/{id}/terminate", h_task_terminate, BIZ),
+    ROUTE("POST", "/v1/jobs", h_job_post, BIZ),
+    ROUTE("GET", "/v1/jobs/{id}", h_job_get, BIZ),
+    ROUTE("POST", "/v1/jobs/{id}/pause", h_job_pause, BIZ),
+    ROUTE("POST", "/v1/jobs/{id}/resume", h_job_resume, BIZ),
+    ROUTE("POST", "/v1/jobs/{id}/cancel", h_job_cancel, BIZ),
+    ROUTE("PUT", "/v1/jobs/{id}/rate", h_job_rate, BIZ),
+    ROUTE("GET", "/v1/stats", h_stats, GW_ROLES_STAFF),
+    ROUTE("GET", "/v1/openapi.json", h_openapi, GW_ROLES_PUBLIC),
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -106,7 +109,8 @@ const char *const *gw_api_tasks_route_list(size_t *n)
 int gw_api_tasks_routes(struct gw *g, struct ota_err *err)
 {
     for (size_t i = 0; i < N_ROUTES; i++) {
-        int rc = http_route(g->http, routes[i].method, routes[i].pattern, routes[i].h, g, err);
+        int rc =
+            gw_route(g, routes[i].method, routes[i].pattern, routes[i].roles, routes[i].h, g, err);
         if (rc < 0) {
             return rc;
         }

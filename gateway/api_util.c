@@ -181,3 +181,111 @@ void api_respond_rc(struct http_req *req, int rc, const char *code, const struct
         break;
     }
 }
+bool api_seid_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x21 || s[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool api_digits_ok(const char *s, size_t lo, size_t hi)
+{
+    size_t n = strlen(s);
+    if (n < lo || n > hi) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool api_batch_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > 32) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decode hex text of exactly 2*lo..2*hi digits into out. Returns the octets or -1. */
+int api_hex_decode(const char *h, uint8_t *out, size_t lo, size_t hi)
+{
+    size_t n = strlen(h);
+    if (n % 2 || n / 2 < lo || n / 2 > hi) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i += 2) {
+        int v = 0;
+        for (size_t j = 0; j < 2; j++) {
+            char c = h[i + j];
+            int d = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (d < 0) {
+                return -1;
+            }
+            v = v << 4 | d;
+        }
+        out[i / 2] = (uint8_t)v;
+    }
+    return (int)(n / 2);
+}
+
+/* Refuse members outside allowed (NULL-terminated). Returns the first unknown key or NULL. */
+const char *api_unknown_member(json_t *o, const char *const *allowed)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        (void)v;
+        bool known = false;
+        for (size_t i = 0; allowed[i]; i++) {
+            if (strcmp(k, allowed[i]) == 0) {
+                known = true;
+                break;
+            }
+        }
+        if (!known) {
+            return k;
+        }
+    }
+    return NULL;
+}
+
+/* A required (or optional) string member; 400 answered and NULL returned when it is bad. */
+const char *api_str_member(struct http_req *req, json_t *o, const char *name, bool required,
+                           bool *answered)
+{
+    json_t *v = json_object_get(o, name);
+    if (!v) {
+        if (required) {
+            (void)http_respond_error(req, 400, "missing-field", "%s: required", name);
+            *answered = true;
+        }
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        (void)http_respond_error(req, 400, "bad-type", "%s: must be a string", name);
+        *answered = true;
+        return NULL;
+    }
+    return json_string_value(v);
+}

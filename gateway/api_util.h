@@ -56,6 +56,31 @@ int api_sha256(const void *p, size_t n, uint8_t out[32]);
  */
 void api_respond_rc(struct http_req *req, int rc, const char *code, const struct ota_err *err);
 
+/* ---- strict field checks shared by the SE and key routes ---- */
+
+/* An SEID: 1..64 printable ASCII without spaces (0x21..0x7e). */
+bool api_seid_ok(const char *s);
+
+/* lo..hi decimal digits. */
+bool api_digits_ok(const char *s, size_t lo, size_t hi);
+
+/* A batch name: 0..32 printable ASCII. */
+bool api_batch_ok(const char *s);
+
+/* Decode hex text of exactly 2*lo..2*hi digits into out. Returns the octets or -1. */
+int api_hex_decode(const char *h, uint8_t *out, size_t lo, size_t hi);
+
+/* The first member of o not in allowed (NULL-terminated), or NULL when all are known. */
+const char *api_unknown_member(json_t *o, const char *const *allowed);
+
+/*
+ * A required (or optional) string member of o. When it is missing (and
+ * required) or not a string, answers 400 on req, sets *answered and returns
+ * NULL; NULL without *answered when it is optional and absent.
+ */
+const char *api_str_member(struct http_req *req, json_t *o, const char *name, bool required,
+                           bool *answered);
+
 /* The OpenAPI document, NUL-terminated (generated from gateway/openapi.json). */
 extern const unsigned char gw_openapi_json[];
 extern const size_t gw_openapi_json_len; /* without the NUL */

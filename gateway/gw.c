@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "gateway/audit.h"
+#include "gateway/auth.h"
 #include "gateway/keys.h"
 #include "gateway/platform.h"
 
@@ -345,9 +347,18 @@ int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, 
     if (rc < 0) {
         goto fail;
     }
-    rc = http_route(g->http, "GET", "/v1/health", route_health, g, err);
+    rc = gw_audit_start(g, err);
+    if (rc == 0) {
+        rc = gw_auth_start(g, err);
+    }
+    if (rc == 0) {
+        rc = gw_route(g, "GET", "/v1/health", GW_ROLES_PUBLIC, route_health, g, err);
+    }
     if (rc == 0) {
         rc = gw_api_ses_routes(g, err);
+    }
+    if (rc == 0) {
+        rc = gw_api_keys_routes(g, err);
     }
     if (rc == 0) {
         rc = gw_api_tasks_routes(g, err);
@@ -390,6 +401,8 @@ void gw_stop(struct gw *g)
     http_server_free(g->http);
     g->http = NULL;
     gw_callbacks_stop(g);
+    gw_auth_stop(g);
+    gw_audit_stop(g);
     /* Acks of what the last commit holds go out before the links close (else redelivered). */
     if (g->bearer) {
         bearer_release_acks(g->bearer);

@@ -26,6 +26,8 @@
 struct gw_keys;      /* gateway/keys.h */
 struct gw_wallet;    /* gateway/wallet.c: the wallet pull API and its SCP02 sessions */
 struct gw_callbacks; /* gateway/callbacks.c: result callbacks to business platforms */
+struct gw_auth;      /* gateway/auth.c: principals, tokens, roles */
+struct gw_audit;     /* gateway/audit.c: the hash-chained audit log */
 
 struct gw {
     struct ev_loop *loop; /* borrowed from main */
@@ -36,6 +38,8 @@ struct gw {
     struct gw_keys *keys;
     struct gw_wallet *wallet;
     struct gw_callbacks *callbacks;
+    struct gw_auth *auth;
+    struct gw_audit *audit;
     FILE *log; /* stderr or conf.log_file (reopened on SIGHUP) */
     bool stopping;
 };
@@ -57,7 +61,8 @@ void gw_stop(struct gw *g);
 int gw_reopen_log(struct gw *g, struct ota_err *err);
 
 /* Route registration, one per API file; called by gw_start. */
-int gw_api_ses_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;   /* api_ses.c, keys */
+int gw_api_ses_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;   /* api_ses.c */
+int gw_api_keys_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;  /* api_keys.c */
 int gw_api_tasks_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK; /* api_tasks.c, jobs */
 
 /*

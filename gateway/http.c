@@ -79,6 +79,7 @@ struct http_req {
     size_t body_expect;
     json_t *json;
     char peer[64];
+    void *user; /* http_req_set_user(): e.g. the authenticated principal */
     /* the answer */
     int status;
     char *ctype;
@@ -322,6 +323,16 @@ const uint8_t *http_req_body(const struct http_req *req, size_t *len)
 const char *http_req_peer(const struct http_req *req)
 {
     return req->peer;
+}
+
+void http_req_set_user(struct http_req *req, void *user)
+{
+    req->user = user;
+}
+
+void *http_req_user(const struct http_req *req)
+{
+    return req->user;
 }
 
 bool http_req_gone(const struct http_req *req)

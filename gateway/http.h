@@ -126,6 +126,14 @@ json_t *http_req_json(struct http_req *req, struct ota_err *err);
 /* The client's address as text ("127.0.0.1", "::1"). */
 const char *http_req_peer(const struct http_req *req);
 
+/*
+ * One pointer the layers above keep with a request (the auth wrapper puts the
+ * authenticated principal there before the route's handler runs). Not owned
+ * by the server: whoever sets it keeps it alive until the request is answered.
+ */
+void http_req_set_user(struct http_req *req, void *user);
+void *http_req_user(const struct http_req *req);
+
 /* True once the client has closed the connection; the answer will be dropped. */
 bool http_req_gone(const struct http_req *req);
 

@@ -24,6 +24,7 @@
  * the session.
  */
 #include "gateway/gw.h"
+#include "gateway/auth.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -793,10 +794,11 @@ int gw_wallet_start(struct gw *g, struct ota_err *err)
     }
     int rc = ota_crypto_new(&w->cx, err);
     if (rc == 0) {
-        rc = http_route(g->http, "POST", "/v1/wallet/pull", route_pull, w, err);
+        rc = gw_route(g, "POST", "/v1/wallet/pull", GW_ROLE_CLIENT, route_pull, w, err);
     }
     if (rc == 0) {
-        rc = http_route(g->http, "POST", "/v1/wallet/sessions/{session}", route_session, w, err);
+        rc = gw_route(g, "POST", "/v1/wallet/sessions/{session}", GW_ROLE_CLIENT, route_session, w,
+                      err);
     }
     if (rc < 0) {
         ota_crypto_free(w->cx);

@@ -1043,8 +1043,8 @@ static void test_idempotency_in_progress(void **state)
 }
 
 /*
- * The SE routes of gateway/api_ses.c (registered here by their own
- * function) answer: bad input gives their 400, not the HTTP layer's 404 /
+ * The SE and key routes of gateway/api_ses.c and api_keys.c (registered
+ * here by their own functions) answer: bad input gives their 400, not the HTTP layer's 404 /
  * 405, for each documented SE operation. /v1/health is registered by
  * gw_start only, which this test does not run: it stays a fixed entry.
  */
@@ -1053,6 +1053,7 @@ static void test_openapi_ses_routes_registered(void **state)
     struct fx *f = *state;
     struct ota_err err;
     assert_int_equal(gw_api_ses_routes(&f->g, &err), 0);
+    assert_int_equal(gw_api_keys_routes(&f->g, &err), 0);
     static const struct {
         const char *method, *path, *body;
     } probes[] = {

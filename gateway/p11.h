@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * PKCS#11 token access for the key store's HSM backend (issue #7, spec
+ * 5.8.9): one loaded module, one logged-in user session on one token.
+ *
+ * Keys live in the token as sensitive, non-extractable secret-key objects
+ * found by their CKA_LABEL. p11_key() hands out a struct ota_key that names
+ * the object (no key bytes): every ota_crypto primitive, SCP80 packet
+ * ciphering/CC, PoR checks, SCP02 session-key derivation, cryptograms,
+ * C-MAC/C-DEC and DEK wrapping run inside the token through it.
+ *
+ * Mechanisms used (the README lists the HSMs known to offer them):
+ * CKM_DES3_ECB/CBC, CKM_AES_ECB/CBC, CKM_AES_CMAC, CKM_DES3_ECB_ENCRYPT_DATA /
+ * CKM_DES3_CBC_ENCRYPT_DATA (SCP02 derivation), CKM_DES3_ECB / CKM_AES_ECB
+ * unwrap and wrap (transport import, PUT KEY under DEK). Single DES keys are
+ * not offered through this backend.
+ *
+ * Prefix p11_. Not thread-safe: one struct p11 per thread.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ota/ota.h"
+
+#define P11_LABEL_MAX 96 /* CKA_LABEL octets we create and look up */
+
+struct p11;
+
+struct p11_conf {
+    const char *module;      /* path of the PKCS#11 module (.so) */
+    const char *token_label; /* CKA token label (the slot is found by it) */
+    const char *pin;         /* user PIN; wiped from our copies after login */
+};
+
+/*
+ * Load the module, find the token, open a R/W session and log in as user.
+ * 0, -ENOENT (module or token not found), -EACCES (PIN refused), -EIO.
+ */
+int p11_open(const struct p11_conf *c, struct p11 **out, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Log out, close the session, unload. NULL is a no-op. */
+void p11_close(struct p11 *p);
+
+/*
+ * Create a token key object label from clear bytes (migration, tests, the
+ * local backend's export path): sensitive, non-extractable, usable for
+ * encrypt/decrypt/sign/verify/derive/wrap/unwrap. -EEXIST when label exists.
+ */
+int p11_import_clear(struct p11 *p, const struct ota_key *clear, const char *label,
+                     struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Unwrap wrapped (the key encrypted in ECB under the token key transport_label,
+ * no padding) into a new token object label of cipher/len, then check its KCV
+ * (ota_crypto_kcv semantics) against kcv inside the token; on mismatch the
+ * object is destroyed and -EINVAL (OTA_ERR_BAD_CC) returned. Key bytes never
+ * enter our memory. -ENOENT (no transport key), -EEXIST (label taken).
+ */
+int p11_import_wrapped(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
+                       const uint8_t *wrapped, size_t len, const uint8_t kcv[3], const char *label,
+                       struct ota_err *err) OTA_MUST_CHECK;
+
+/* Generate a key in the token (transport keys, tests). -EEXIST when label exists. */
+int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
+                 struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Fill *out with a reference to the object label (cipher and length read from
+ * the token): usable by every ota_crypto call until p11_close(). Holds no key
+ * bytes; ota_key_wipe() on it is harmless. -ENOENT when there is no such object.
+ */
+int p11_key(struct p11 *p, const char *label, struct ota_key *out,
+            struct ota_err *err) OTA_MUST_CHECK;
+
+/* Destroy the object label. -ENOENT when absent. */
+int p11_destroy(struct p11 *p, const char *label, struct ota_err *err) OTA_MUST_CHECK;
