@@ -1,9 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Key import routes of the business API (issue #6 "Keys", issue #7 key store):
+ * Key import routes of the business API (issue #7 "Key store", docs/keys.md):
  *   POST /v1/ses/{seid}/keys/scp80     import an SCP80 KIc/KID set (never echoed)
  *   POST /v1/ses/{seid}/keys/sd        import an SD key set (ENC/MAC/DEK, never echoed)
- * Input is validated strictly; nothing is written on any error.
+ *
+ * Keys arrive encrypted under the transport key ("kic_key_wrapped", ...,
+ * "wrapping": "ecb" (default) or "aes-kw") with their key check values,
+ * which are required; the key store unwraps them (in locked memory, or in
+ * the token) and refuses a KCV mismatch (400 bad-kcv). Clear values
+ * ("kic_key", "enc", ...) only when [keys] clear_import = yes (403
+ * clear-import-disabled otherwise). Every import and refusal is audited;
+ * nothing is written on any error; no key byte is logged or answered.
  */
 #include "gateway/gw.h"
 
@@ -15,8 +22,87 @@
 #include <openssl/crypto.h>
 
 #include "gateway/api_util.h"
+#include "gateway/audit.h"
 #include "gateway/auth.h"
 #include "gateway/keys.h"
+
+static const char *actor(struct http_req *req)
+{
+    const struct gw_principal *p = gw_req_principal(req);
+    return p ? p->name : "anonymous";
+}
+
+/* Refuse, audit the refusal (reason = the error code), answer. */
+static void refuse(struct gw *g, struct http_req *req, const char *seid, const char *what,
+                   int status, const char *code, const char *msg)
+{
+    char target[GW_KEYS_SEID_MAX + 4];
+    snprintf(target, sizeof(target), "se:%s", seid);
+    (void)gw_audit(g, actor(req), "key.import_refused", target, "kind=%s reason=%s", what, code);
+    gw_log(g, GW_CONF_LOG_WARNING, "key import refused se=%s kind=%s reason=%s", seid, what, code);
+    (void)http_respond_error(req, status, code, "%s", msg);
+}
+
+/* A key store error as an answer (refusals audited). */
+static void store_refused(struct gw *g, struct http_req *req, const char *seid, const char *what,
+                          int rc, const struct ota_err *err)
+{
+    const char *code = err->code == OTA_ERR_BAD_CC ? "bad-kcv"
+                       : rc == -EINVAL             ? "bad-key-set"
+                       : rc == -ENOKEY             ? "no-transport-key"
+                       : rc == -EEXIST             ? "key-exists"
+                       : rc == -EOPNOTSUPP         ? "unwrap-unsupported"
+                                                   : "key-store";
+    int status = rc == -EINVAL || rc == -ENOKEY || rc == -EOPNOTSUPP ? 400
+                 : rc == -EEXIST                                     ? 409
+                                                                     : 500;
+    refuse(g, req, seid, what, status, code, err->msg);
+}
+
+static void imported(struct gw *g, struct http_req *req, const char *seid, const char *what,
+                     const char *ref, unsigned kvn, bool wrapped)
+{
+    char target[GW_KEYS_SEID_MAX + 4];
+    snprintf(target, sizeof(target), "se:%s", seid);
+    (void)gw_audit(g, actor(req), "key.import", target, "kind=%s ref=%s kvn=%u wrapped=%s", what,
+                   ref, kvn, wrapped ? "yes" : "no");
+    gw_log(g, GW_CONF_LOG_INFO, "%s keys imported se=%s ref=%s kvn=%u wrapped=%s", what, seid, ref,
+           kvn, wrapped ? "yes" : "no");
+}
+
+/* "wrapping": absent / "ecb" / "aes-kw"; false (answered) otherwise. */
+static bool wrapping(struct http_req *req, json_t *body, enum gw_keys_wrap *out)
+{
+    json_t *w = json_object_get(body, "wrapping");
+    const char *s = w ? json_string_value(w) : "ecb";
+    if (s && strcmp(s, "ecb") == 0) {
+        *out = GW_KEYS_WRAP_ECB;
+        return true;
+    }
+    if (s && strcmp(s, "aes-kw") == 0) {
+        *out = GW_KEYS_WRAP_AES_KW;
+        return true;
+    }
+    (void)http_respond_error(req, 400, "bad-wrapping", "wrapping: \"ecb\" or \"aes-kw\"");
+    return false;
+}
+
+/* One wrapped key from hex; false (answered) on bad hex. */
+static bool wrapped_key(struct http_req *req, const char *name, const char *hex,
+                        enum gw_keys_wrap wrap, const uint8_t kcv[3], struct gw_keys_wrapped *out)
+{
+    memset(out, 0, sizeof(*out));
+    int n = api_hex_decode(hex, out->data, 8, sizeof(out->data));
+    if (n < 0) {
+        (void)http_respond_error(req, 400, "bad-hex", "%s: hex of 8..40 octets", name);
+        return false;
+    }
+    out->len = (size_t)n;
+    out->wrap = wrap;
+    memcpy(out->kcv, kcv, 3);
+    return true;
+}
+
 /* ---- POST /v1/ses/{seid}/keys/scp80 ------------------------------------------------ */
 
 /* The cipher a coded KIc/KID octet names (the key store re-checks everything). */
@@ -39,6 +125,38 @@ static enum ota_cipher octet_cipher(uint8_t octet)
     return OTA_CIPHER_NONE;
 }
 
+/* A clear key from hex into *out; false (answered) on error. */
+static bool clear_key(struct http_req *req, const char *name, const char *hex, enum ota_cipher c,
+                      uint8_t octet, struct ota_key *out)
+{
+    uint8_t raw[OTA_KEY_MAX];
+    struct ota_err err;
+    int n = api_hex_decode(hex, raw, 1, OTA_KEY_MAX);
+    bool ok = n >= 0 && ota_key_set(out, c, raw, (size_t)n, &err) == 0;
+    OPENSSL_cleanse(raw, sizeof(raw));
+    if (!ok) {
+        (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
+                                 "%s: hex of a key fitting the algorithm of %02X", name, octet);
+    }
+    return ok;
+}
+
+/* Is the SE registered? false (answered 404 / 500) otherwise. */
+static bool se_known(struct gw *g, struct http_req *req, const char *seid)
+{
+    struct ota_err err;
+    int rc = eng_se_tasks(g->eng, seid, NULL, NULL, 0, NULL, &err);
+    if (rc == -ENOENT) {
+        (void)http_respond_error(req, 404, "se-not-found", "SE %s is not registered", seid);
+        return false;
+    }
+    if (rc < 0) {
+        gw_respond_err(req, rc, "store", &err);
+        return false;
+    }
+    return true;
+}
+
 static void route_keys_scp80(struct http_req *req, void *arg)
 {
     struct gw *g = arg;
@@ -55,11 +173,37 @@ static void route_keys_scp80(struct http_req *req, void *arg)
         (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
         return;
     }
-    static const char *const allowed[] = {"tar",     "kvn",     "spi",    "kic", "kid",
-                                          "kic_key", "kid_key", "cc_len", "kcv", NULL};
+    static const char *const allowed[] = {"tar",
+                                          "kvn",
+                                          "spi",
+                                          "kic",
+                                          "kid",
+                                          "cc_len",
+                                          "kcv",
+                                          "wrapping",
+                                          "kic_key_wrapped",
+                                          "kid_key_wrapped",
+                                          "kic_key",
+                                          "kid_key",
+                                          NULL};
     const char *bad = api_unknown_member(body, allowed);
     if (bad) {
         (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
+        return;
+    }
+    bool clear = json_object_get(body, "kic_key") || json_object_get(body, "kid_key");
+    bool wrapped =
+        json_object_get(body, "kic_key_wrapped") || json_object_get(body, "kid_key_wrapped");
+    if (clear == wrapped) {
+        (void)http_respond_error(req, 400, "bad-key-set",
+                                 "give kic_key_wrapped and kid_key_wrapped (or, with "
+                                 "clear_import, kic_key and kid_key): one form, not both");
+        return;
+    }
+    if (clear && !g->conf.keys_clear_import) {
+        refuse(g, req, seid, "scp80", 403, "clear-import-disabled",
+               "clear key values are refused ([keys] clear_import = no): send them wrapped under "
+               "the transport key");
         return;
     }
     bool answered = false;
@@ -67,9 +211,14 @@ static void route_keys_scp80(struct http_req *req, void *arg)
     const char *spi = answered ? NULL : api_str_member(req, body, "spi", true, &answered);
     const char *kic = answered ? NULL : api_str_member(req, body, "kic", true, &answered);
     const char *kid = answered ? NULL : api_str_member(req, body, "kid", true, &answered);
-    const char *kic_key = answered ? NULL : api_str_member(req, body, "kic_key", true, &answered);
-    const char *kid_key = answered ? NULL : api_str_member(req, body, "kid_key", true, &answered);
-    const char *kcv_h = answered ? NULL : api_str_member(req, body, "kcv", false, &answered);
+    const char *k_c = answered ? NULL
+                               : api_str_member(req, body, clear ? "kic_key" : "kic_key_wrapped",
+                                                true, &answered);
+    const char *k_i = answered ? NULL
+                               : api_str_member(req, body, clear ? "kid_key" : "kid_key_wrapped",
+                                                true, &answered);
+    /* wrapped keys only ever come with their KCVs: the one proof the unwrap was right */
+    const char *kcv_h = answered ? NULL : api_str_member(req, body, "kcv", !clear, &answered);
     if (answered) {
         return;
     }
@@ -100,64 +249,54 @@ static void route_keys_scp80(struct http_req *req, void *arg)
         (void)http_respond_error(req, 400, "bad-hex", "kic, kid: 2 hex digits each");
         return;
     }
-    uint8_t kcv[6];
+    uint8_t kcv[6] = {0};
     if (kcv_h && api_hex_decode(kcv_h, kcv, 6, 6) < 0) {
         (void)http_respond_error(req, 400, "bad-hex",
                                  "kcv: 12 hex digits, KCV(kic_key) then KCV(kid_key)");
         return;
     }
-    uint8_t raw[OTA_KEY_MAX];
-    int n = api_hex_decode(kic_key, raw, 1, OTA_KEY_MAX);
-    if (n < 0 || ota_key_set(&ks.kic_key, octet_cipher(ks.kic), raw, (size_t)n, &err) < 0) {
-        OPENSSL_cleanse(raw, sizeof(raw));
-        (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
-                                 "kic_key: hex of a key fitting the algorithm of kic %02X", ks.kic);
-        return;
-    }
-    n = api_hex_decode(kid_key, raw, 1, OTA_KEY_MAX);
-    if (n < 0 || ota_key_set(&ks.kid_key, octet_cipher(ks.kid), raw, (size_t)n, &err) < 0) {
-        OPENSSL_cleanse(raw, sizeof(raw));
-        gw_keys_scp80_wipe(&ks);
-        (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
-                                 "kid_key: hex of a key fitting the algorithm of kid %02X", ks.kid);
-        return;
-    }
-    OPENSSL_cleanse(raw, sizeof(raw));
-
-    int rc = eng_se_tasks(g->eng, seid, NULL, NULL, 0, NULL, &err);
-    if (rc == -ENOENT) {
-        gw_keys_scp80_wipe(&ks);
-        (void)http_respond_error(req, 404, "se-not-found", "SE %s is not registered", seid);
-        return;
-    }
-    /* The engine holds the file's write lock while it stages: commit first (see keys.h). */
-    if (rc == 0) {
-        rc = eng_flush(g->eng, &err);
-    }
-    if (rc == 0) {
-        rc = gw_keys_put_scp80(g->keys, seid, &ks, kcv_h ? kcv : NULL, &err);
-    }
-    gw_keys_scp80_wipe(&ks);
-    if (rc < 0) {
-        const char *code = err.code == OTA_ERR_BAD_CC ? "kcv-mismatch"
-                           : rc == -EINVAL            ? "bad-key-set"
-                                                      : "key-store";
-        if (rc == -EBUSY) {
-            rc = -EIO; /* a lock the engine should never hold here: not a client conflict */
+    struct gw_keys_wrapped w[2];
+    enum gw_keys_wrap wrap = GW_KEYS_WRAP_ECB;
+    if (clear) {
+        if (!clear_key(req, "kic_key", k_c, octet_cipher(ks.kic), ks.kic, &ks.kic_key)) {
+            return;
         }
-        gw_respond_err(req, rc, code, &err);
+        if (!clear_key(req, "kid_key", k_i, octet_cipher(ks.kid), ks.kid, &ks.kid_key)) {
+            gw_keys_scp80_wipe(&ks);
+            return;
+        }
+    } else if (!wrapping(req, body, &wrap) ||
+               !wrapped_key(req, "kic_key_wrapped", k_c, wrap, kcv, &w[0]) ||
+               !wrapped_key(req, "kid_key_wrapped", k_i, wrap, kcv + 3, &w[1])) {
         return;
     }
-    gw_log(g, GW_CONF_LOG_INFO, "scp80 keys imported se=%s tar=%s kvn=%u", seid, tar,
-           (unsigned)ks.kvn);
+    if (!se_known(g, req, seid)) {
+        gw_keys_scp80_wipe(&ks);
+        return;
+    }
+    int rc = clear ? gw_keys_put_scp80(g->keys, seid, &ks, kcv_h ? kcv : NULL, &err)
+                   : gw_keys_import_scp80(g->keys, seid, &ks, &w[0], &w[1], &err);
+    gw_keys_scp80_wipe(&ks);
+    OPENSSL_cleanse(w, sizeof(w));
+    if (rc < 0) {
+        store_refused(g, req, seid, "scp80", rc, &err);
+        return;
+    }
+    uint8_t cur = 0;
+    bool current = gw_keys_current(g->keys, seid, GW_KEYS_KIND_SCP80, ks.any_tar ? NULL : ks.tar, 3,
+                                   &cur, &err) == 0 &&
+                   cur == ks.kvn;
+    imported(g, req, seid, "scp80", tar, ks.kvn, !clear);
     (void)http_respond_json(req, 201,
-                            json_pack("{s:s, s:s, s:i}", "seid", seid, "tar", tar, "kvn",
-                                      (int)json_integer_value(kvn)));
+                            json_pack("{s:s, s:s, s:i, s:b}", "seid", seid, "tar", tar, "kvn",
+                                      (int)ks.kvn, "current", current));
 }
 
-/* One SD key (ENC, MAC or DEK): 16 octets of 3DES 2-key, its KCV checked when given. */
+/* ---- POST /v1/ses/{seid}/keys/sd --------------------------------------------------- */
+
+/* One clear SD key (ENC, MAC or DEK): 16 octets of 3DES 2-key, its KCV checked when given. */
 static int sd_key(struct http_req *req, struct ota_crypto *cx, const char *name, const char *hex,
-                  const uint8_t *kcv, struct ota_key *out)
+                  const uint8_t *kcv, struct ota_key *out, bool *kcv_bad)
 {
     uint8_t raw[16];
     struct ota_err err;
@@ -172,7 +311,7 @@ static int sd_key(struct http_req *req, struct ota_crypto *cx, const char *name,
     if (kcv) {
         uint8_t got[3];
         if (ota_crypto_kcv(cx, out, got, &err) < 0 || CRYPTO_memcmp(got, kcv, 3) != 0) {
-            (void)http_respond_error(req, 400, "kcv-mismatch", "%s: key check value differs", name);
+            *kcv_bad = true;
             return -EINVAL;
         }
     }
@@ -182,6 +321,8 @@ static int sd_key(struct http_req *req, struct ota_crypto *cx, const char *name,
 /* POST /v1/ses/{seid}/keys/sd: an SCP02 key set (ENC, MAC, DEK) of a security domain. */
 static void route_keys_sd(struct http_req *req, void *arg)
 {
+    static const char *const clear_names[3] = {"enc", "mac", "dek"};
+    static const char *const wrap_names[3] = {"enc_wrapped", "mac_wrapped", "dek_wrapped"};
     struct gw *g = arg;
     struct ota_err err;
     struct gw_keys_sd ks;
@@ -196,18 +337,40 @@ static void route_keys_sd(struct http_req *req, void *arg)
         (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
         return;
     }
-    static const char *const allowed[] = {"sd_aid", "kvn", "enc", "mac", "dek", "kcv", NULL};
+    static const char *const allowed[] = {"sd_aid",      "kvn",         "kcv",         "wrapping",
+                                          "enc_wrapped", "mac_wrapped", "dek_wrapped", "enc",
+                                          "mac",         "dek",         NULL};
     const char *bad = api_unknown_member(body, allowed);
     if (bad) {
         (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
         return;
     }
+    bool clear = false, wrapped = false;
+    for (int i = 0; i < 3; i++) {
+        clear = clear || json_object_get(body, clear_names[i]);
+        wrapped = wrapped || json_object_get(body, wrap_names[i]);
+    }
+    if (clear == wrapped) {
+        (void)http_respond_error(req, 400, "bad-key-set",
+                                 "give enc_wrapped, mac_wrapped and dek_wrapped (or, with "
+                                 "clear_import, enc, mac and dek): one form, not both");
+        return;
+    }
+    if (clear && !g->conf.keys_clear_import) {
+        refuse(g, req, seid, "sd", 403, "clear-import-disabled",
+               "clear key values are refused ([keys] clear_import = no): send them wrapped under "
+               "the transport key");
+        return;
+    }
     bool answered = false;
     const char *aid = api_str_member(req, body, "sd_aid", true, &answered);
-    const char *enc = answered ? NULL : api_str_member(req, body, "enc", true, &answered);
-    const char *mac = answered ? NULL : api_str_member(req, body, "mac", true, &answered);
-    const char *dek = answered ? NULL : api_str_member(req, body, "dek", true, &answered);
-    const char *kcv_h = answered ? NULL : api_str_member(req, body, "kcv", false, &answered);
+    const char *hex[3];
+    for (int i = 0; i < 3; i++) {
+        hex[i] = answered ? NULL
+                          : api_str_member(req, body, clear ? clear_names[i] : wrap_names[i], true,
+                                           &answered);
+    }
+    const char *kcv_h = answered ? NULL : api_str_member(req, body, "kcv", !clear, &answered);
     if (answered) {
         return;
     }
@@ -224,55 +387,67 @@ static void route_keys_sd(struct http_req *req, void *arg)
         return;
     }
     ks.aid_len = (size_t)n;
-    uint8_t kcv[9];
+    uint8_t kcv[9] = {0};
     if (kcv_h && api_hex_decode(kcv_h, kcv, 9, 9) < 0) {
         (void)http_respond_error(req, 400, "bad-hex",
                                  "kcv: 18 hex digits, KCV(enc) KCV(mac) KCV(dek)");
         return;
     }
-    struct ota_crypto *cx = NULL;
-    if (ota_crypto_new(&cx, &err) < 0) {
-        gw_respond_err(req, -ENOMEM, "crypto", &err);
-        return;
-    }
-    int rc = sd_key(req, cx, "enc", enc, kcv_h ? kcv : NULL, &ks.enc);
-    if (rc == 0) {
-        rc = sd_key(req, cx, "mac", mac, kcv_h ? kcv + 3 : NULL, &ks.mac);
-    }
-    if (rc == 0) {
-        rc = sd_key(req, cx, "dek", dek, kcv_h ? kcv + 6 : NULL, &ks.dek);
-    }
-    ota_crypto_free(cx);
-    if (rc < 0) {
-        gw_keys_sd_wipe(&ks); /* answered by sd_key */
-        return;
-    }
-    rc = eng_se_tasks(g->eng, seid, NULL, NULL, 0, NULL, &err);
-    if (rc == -ENOENT) {
-        gw_keys_sd_wipe(&ks);
-        (void)http_respond_error(req, 404, "se-not-found", "SE %s is not registered", seid);
-        return;
-    }
-    /* The engine holds the file's write lock while it stages: commit first (see keys.h). */
-    if (rc == 0) {
-        rc = eng_flush(g->eng, &err);
-    }
-    if (rc == 0) {
-        rc = gw_keys_put_sd(g->keys, seid, &ks, &err);
-    }
-    gw_keys_sd_wipe(&ks);
-    if (rc < 0) {
-        if (rc == -EBUSY) {
-            rc = -EIO;
+    struct gw_keys_wrapped w[3];
+    int rc = 0;
+    if (clear) {
+        struct ota_crypto *cx = NULL;
+        struct ota_key *dst[3] = {&ks.enc, &ks.mac, &ks.dek};
+        bool kcv_bad = false;
+        if (ota_crypto_new(&cx, &err) < 0) {
+            gw_respond_err(req, -ENOMEM, "crypto", &err);
+            return;
         }
-        gw_respond_err(req, rc, rc == -EINVAL ? "bad-key-set" : "key-store", &err);
+        for (int i = 0; rc == 0 && i < 3; i++) {
+            rc = sd_key(req, cx, clear_names[i], hex[i], kcv_h ? kcv + 3 * i : NULL, dst[i],
+                        &kcv_bad);
+        }
+        ota_crypto_free(cx);
+        if (rc < 0) {
+            gw_keys_sd_wipe(&ks);
+            if (kcv_bad) {
+                refuse(g, req, seid, "sd", 400, "bad-kcv", "kcv: a key check value differs");
+            }
+            return; /* else answered by sd_key */
+        }
+    } else {
+        enum gw_keys_wrap wrap = GW_KEYS_WRAP_ECB;
+        if (!wrapping(req, body, &wrap)) {
+            return;
+        }
+        for (int i = 0; i < 3; i++) {
+            if (!wrapped_key(req, wrap_names[i], hex[i], wrap, kcv + 3 * i, &w[i])) {
+                return;
+            }
+        }
+    }
+    if (!se_known(g, req, seid)) {
+        gw_keys_sd_wipe(&ks);
         return;
     }
-    gw_log(g, GW_CONF_LOG_INFO, "sd keys imported se=%s sd=%s kvn=%u", seid, aid, (unsigned)ks.kvn);
+    rc = clear ? gw_keys_put_sd(g->keys, seid, &ks, &err)
+               : gw_keys_import_sd(g->keys, seid, ks.aid, ks.aid_len, ks.kvn, w, &err);
+    gw_keys_sd_wipe(&ks);
+    OPENSSL_cleanse(w, sizeof(w));
+    if (rc < 0) {
+        store_refused(g, req, seid, "sd", rc, &err);
+        return;
+    }
+    uint8_t cur = 0;
+    bool current =
+        gw_keys_current(g->keys, seid, GW_KEYS_KIND_SD, ks.aid, ks.aid_len, &cur, &err) == 0 &&
+        cur == ks.kvn;
+    imported(g, req, seid, "sd", aid, ks.kvn, !clear);
     (void)http_respond_json(req, 201,
-                            json_pack("{s:s, s:s, s:i}", "seid", seid, "sd_aid", aid, "kvn",
-                                      (int)json_integer_value(kvn)));
+                            json_pack("{s:s, s:s, s:i, s:b}", "seid", seid, "sd_aid", aid, "kvn",
+                                      (int)ks.kvn, "current", current));
 }
+
 int gw_api_keys_routes(struct gw *g, struct ota_err *err)
 {
     int rc =

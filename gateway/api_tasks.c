@@ -40,8 +40,10 @@
 #include <string.h>
 
 #include "gateway/api_util.h"
+#include "gateway/audit.h"
 #include "gateway/auth.h"
 #include "gateway/gw.h"
+#include "gateway/metrics.h"
 
 #define SE_TASKS_CAP 1000
 #define SCHEDULE_MAX_S (366LL * 86400) /* as far ahead as the engine accepts */
@@ -207,6 +209,21 @@ static bool idem_begin(struct gw *g, struct http_req *req, json_t *body, const c
     }
     id->on = true;
     snprintf(id->key, sizeof(id->key), "%s", k);
+    /* issue #7: each platform its own key space, so another's key neither replays nor conflicts */
+    const char *owner = gw_principal_owner(gw_req_principal(req));
+    if (owner) {
+        char scoped[GW_AUTH_NAME_MAX + STORE_IDEM_KEY_MAX + 2];
+        uint8_t h[32];
+        int n = snprintf(scoped, sizeof(scoped), "%s\n%s", owner, k);
+        if (n < 0 || api_sha256(scoped, (size_t)n, h) < 0) {
+            http_respond_error(req, 500, "internal", "hash failed");
+            return true;
+        }
+        memcpy(id->key, "p:", 3);
+        for (size_t i = 0; i < sizeof(h); i++) {
+            snprintf(id->key + 2 + 2 * i, 3, "%02x", h[i]);
+        }
+    }
     char *canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     if (!canon) {
         http_respond_error(req, 500, "internal", "out of memory");
@@ -438,7 +455,12 @@ static void op_fini(struct op_in *o)
     o->params = NULL;
 }
 
-static int parse_op(json_t *o, struct op_in *out, struct ota_err *err)
+/*
+ * owner (issue #7): the platform principal asking, recorded as params.owner
+ * so that only it (and staff) sees the task; NULL for staff, who may name
+ * an owner themselves (acting for a platform).
+ */
+static int parse_op(json_t *o, const char *owner, struct op_in *out, struct ota_err *err)
 {
     memset(out, 0, sizeof(*out));
     const char *op = NULL, *ch = NULL;
@@ -451,6 +473,10 @@ static int parse_op(json_t *o, struct op_in *out, struct ota_err *err)
     }
     if (task_op_parse(op, &out->spec.op) < 0) {
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "op: unknown operation \"%.32s\"", op);
+    }
+    if (task_op_antitheft(out->spec.op)) {
+        /* minimum security, MSISDN binding and audit live there (gateway/api_antitheft.c) */
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "op: %s only through /v1/antitheft", op);
     }
     rc = get_str(o, "channel", &ch, err);
     if (rc < 0) {
@@ -489,6 +515,16 @@ static int parse_op(json_t *o, struct op_in *out, struct ota_err *err)
         }
         json_object_set_new(params, "callback_url", json_string(out->callback_url));
     }
+    json_t *was = json_object_get(params, "owner");
+    if (was && (!json_is_string(was) || !gw_auth_name_ok(json_string_value(was)) ||
+                (owner && strcmp(json_string_value(was), owner) != 0))) {
+        json_decref(params);
+        return bad(err, "params.owner",
+                   owner ? "set by the gateway to the caller" : "a principal name");
+    }
+    if (owner) {
+        json_object_set_new(params, "owner", json_string(owner));
+    }
     out->params = json_dumps(params, JSON_COMPACT);
     json_decref(params);
     if (!out->params) {
@@ -497,7 +533,8 @@ static int parse_op(json_t *o, struct op_in *out, struct ota_err *err)
     out->spec.params = out->params;
     int64_t v = 0;
     bool has = false;
-    rc = get_int(o, "priority", 0, TASK_PRIO_MAX, &v, &has, err);
+    /* TASK_PRIO_MAX is anti-theft's alone: nothing else may share its urgent lane */
+    rc = get_int(o, "priority", 0, TASK_PRIO_MAX - 1, &v, &has, err);
     if (rc < 0) {
         goto fail;
     }
@@ -655,6 +692,64 @@ static bool flush_or_answer(struct gw *g, struct http_req *req)
     return true;
 }
 
+/* ---- ownership (issue #7) ------------------------------------------------------------------ */
+
+/*
+ * May the caller see this task (its params)? Staff: always, without
+ * parsing. A platform: only tasks whose params.owner names it; others are
+ * answered 404 like a missing one, so that their existence is not told.
+ */
+static bool may_see(struct http_req *req, const char *params)
+{
+    const struct gw_principal *p = gw_req_principal(req);
+    if (gw_principal_owns(p, NULL)) {
+        return true;
+    }
+    json_t *o = params ? json_loads(params, 0, NULL) : NULL;
+    json_t *ow = json_object_get(o, "owner");
+    bool ok = json_is_string(ow) && gw_principal_owns(p, json_string_value(ow));
+    json_decref(o);
+    return ok;
+}
+
+static int first_task(void *arg, const struct store_task *t)
+{
+    *(int64_t *)arg = t->id;
+    return 1; /* one is enough */
+}
+
+/* The same for a job: its params, or for a sequence (whose job row has none) a task of it. */
+static bool may_see_job(struct http_req *req, struct gw *g, int64_t id)
+{
+    if (gw_principal_owns(gw_req_principal(req), NULL)) {
+        return true;
+    }
+    struct store_job sj;
+    struct ota_err err;
+    if (store_job_get(eng_store(g->eng), id, &sj, &err) < 0) {
+        return false;
+    }
+    bool ok = may_see(req, sj.params);
+    bool seq = sj.kind == STORE_JOB_SEQUENCE;
+    store_job_fini(&sj);
+    if (ok || !seq) {
+        return ok;
+    }
+    struct store_task_filter f = {.job = id, .state = -1};
+    int64_t tid = 0;
+    struct eng_task_view v;
+    if (store_tasks_list(eng_store(g->eng), &f, 1, first_task, &tid, &err) < 0 || tid == 0 ||
+        eng_task_get(g->eng, tid, &v, &err) < 0) {
+        return false;
+    }
+    return may_see(req, v.params);
+}
+
+static void not_found(struct http_req *req, const char *what, int64_t id)
+{
+    http_respond_error(req, 404, "not-found", "%s %lld unknown", what, (long long)id);
+}
+
 /* ---- tasks ---------------------------------------------------------------------------------- */
 
 static void h_task_post(struct http_req *req, void *arg)
@@ -691,11 +786,17 @@ static void h_task_post(struct http_req *req, void *arg)
     }
     struct op_in op = {0};
     if (rc == 0) {
-        rc = parse_op(b, &op, &err);
+        rc = parse_op(b, gw_principal_owner(gw_req_principal(req)), &op, &err);
     }
     int64_t now = api_now_ms();
     if (rc == 0) {
         rc = parse_when(b, now, &op.spec, &err);
+    }
+    /* Results go to the platform over verified TLS; plain http only in loopback tests. */
+    if (rc == 0 && op.callback_url && !g->conf.plain_http &&
+        strncmp(op.callback_url, "https://", 8) != 0) {
+        rc = ota_fail(&err, -EINVAL, OTA_ERR_VALUE,
+                      "callback_url: must be https:// (http:// only with plain_http = yes)");
     }
     if (rc < 0) {
         op_fini(&op);
@@ -758,6 +859,10 @@ static void h_task_get(struct http_req *req, void *arg)
     int rc = eng_task_get(g->eng, id, &v, &err);
     if (rc < 0) {
         api_respond_rc(req, rc, "not-found", &err);
+        return;
+    }
+    if (!may_see(req, v.params)) {
+        not_found(req, "task", id);
         return;
     }
     respond_json_or_oom(req, 200, task_json(&v));
@@ -862,8 +967,13 @@ static void task_list_general(struct http_req *req, struct gw *g, const char *se
         return;
     }
     struct eng_task_view tv;
+    /*
+     * A platform's page holds only its own tasks: filtered after the read,
+     * so a page may be shorter than limit while next_before (the last id
+     * read) still pages on correctly.
+     */
     for (size_t i = 0; i < v->n; i++) {
-        if (eng_task_get(g->eng, v->ids[i], &tv, &err) == 0) {
+        if (eng_task_get(g->eng, v->ids[i], &tv, &err) == 0 && may_see(req, tv.params)) {
             json_array_append_new(arr, task_json(&tv));
         }
     }
@@ -925,13 +1035,13 @@ static void h_task_list(struct http_req *req, void *arg)
     }
     struct eng_task_view v;
     json_t *a = json_null();
-    if (active && eng_task_get(g->eng, active, &v, &err) == 0) {
+    if (active && eng_task_get(g->eng, active, &v, &err) == 0 && may_see(req, v.params)) {
         json_decref(a);
         a = task_json(&v);
     }
     size_t shown = nq < SE_TASKS_CAP ? nq : SE_TASKS_CAP;
     for (size_t i = 0; i < shown; i++) {
-        if (eng_task_get(g->eng, queued[i], &v, &err) == 0) {
+        if (eng_task_get(g->eng, queued[i], &v, &err) == 0 && may_see(req, v.params)) {
             json_array_append_new(arr, task_json(&v));
         }
     }
@@ -939,7 +1049,11 @@ static void h_task_list(struct http_req *req, void *arg)
     json_object_set_new(o, "seid", json_string(seid));
     json_object_set_new(o, "active", a);
     json_object_set_new(o, "queued", arr);
-    json_object_set_new(o, "queued_total", json_integer((json_int_t)nq));
+    /* a platform counts only its own: the SE's queue of others' tasks is not its business */
+    json_object_set_new(o, "queued_total",
+                        json_integer(gw_principal_owns(gw_req_principal(req), NULL)
+                                         ? (json_int_t)nq
+                                         : (json_int_t)json_array_size(arr)));
     json_object_set_new(o, "truncated", json_boolean(nq > shown));
     http_respond_json(req, 200, o);
 }
@@ -955,6 +1069,34 @@ static void task_state_answer(struct http_req *req, struct gw *g, int64_t id)
     respond_json_or_oom(req, 200, task_json(&v));
 }
 
+/*
+ * Spec 7.2: an operator action is recorded before it is made, and refused
+ * (503) when the record cannot be written. Called only once the action is
+ * known to go ahead, so that refused requests leave no entry.
+ */
+static bool audited(struct http_req *req, struct gw *g, const char *action, const char *what,
+                    int64_t id, const char *detail)
+{
+    const struct gw_principal *p = gw_req_principal(req);
+    char target[48];
+    snprintf(target, sizeof(target), "%s:%lld", what, (long long)id);
+    if (gw_audit(g, p ? p->name : "anonymous", action, target, "%s", detail) < 0) {
+        http_respond_error(req, 503, "audit-unavailable",
+                           "the audit log cannot be written: %s refused", action);
+        return false;
+    }
+    return true;
+}
+
+static bool task_audited(struct http_req *req, struct gw *g, const char *action,
+                         const struct eng_task_view *v)
+{
+    char detail[160];
+    snprintf(detail, sizeof(detail), "se=%.64s state=%s", v->seid ? v->seid : "",
+             task_state_name(v->state));
+    return audited(req, g, action, "task", v->id, detail);
+}
+
 static void h_task_cancel(struct http_req *req, void *arg)
 {
     struct gw *g = arg;
@@ -963,6 +1105,16 @@ static void h_task_cancel(struct http_req *req, void *arg)
         return;
     }
     struct ota_err err;
+    struct eng_task_view v;
+    int got = eng_task_get(g->eng, id, &v, &err);
+    if (got == 0 && !may_see(req, v.params)) {
+        not_found(req, "task", id);
+        return;
+    }
+    /* only a queued task can be cancelled: the others get their 409 below, unrecorded */
+    if (got == 0 && v.state == TASK_QUEUED && !task_audited(req, g, "task.cancel", &v)) {
+        return;
+    }
     int rc = eng_task_cancel(g->eng, id, &err);
     if (rc == -EBUSY) {
         http_respond_error(req, 409, "task-active", "%s (POST /v1/tasks/%lld/terminate)", err.msg,
@@ -992,6 +1144,10 @@ static void h_task_terminate(struct http_req *req, void *arg)
         api_respond_rc(req, rc, "not-found", &err);
         return;
     }
+    if (!may_see(req, v.params)) {
+        not_found(req, "task", id);
+        return;
+    }
     if (task_state_final(v.state)) {
         http_respond_error(req, 409, "task-final", "task %lld is %s already", (long long)id,
                            task_state_name(v.state));
@@ -1001,6 +1157,9 @@ static void h_task_terminate(struct http_req *req, void *arg)
         http_respond_error(req, 409, "task-not-active",
                            "task %lld is %s: cancel it (POST /v1/tasks/%lld/cancel)", (long long)id,
                            task_state_name(v.state), (long long)id);
+        return;
+    }
+    if (!task_audited(req, g, "task.terminate", &v)) {
         return;
     }
     rc = eng_task_terminate(g->eng, id, &err);
@@ -1030,6 +1189,7 @@ struct job_in {
     struct op_in *steps;
     struct eng_task_spec *step_specs;
     size_t n_steps;
+    const char *owner; /* see parse_op */
 };
 
 static void job_fini(struct job_in *j)
@@ -1086,7 +1246,7 @@ static int parse_job(json_t *b, int64_t now, struct job_in *j, struct ota_err *e
             "deadline_s", "max_attempts", "rate_per_s", NULL};
         rc = only_fields(b, "", list ? list_f : filter_f, err);
         if (rc == 0) {
-            rc = parse_op(b, &j->tmpl, err);
+            rc = parse_op(b, j->owner, &j->tmpl, err);
         }
         if (rc == 0) {
             rc = parse_when(b, now, &j->tmpl.spec, err);
@@ -1168,7 +1328,7 @@ static int parse_job(json_t *b, int64_t now, struct job_in *j, struct ota_err *e
     /* priority, max_attempts, schedule and deadline apply to every step */
     int64_t prio = 1, maxa = 0;
     bool has = false;
-    if ((rc = get_int(b, "priority", 0, TASK_PRIO_MAX, &prio, &has, err)) < 0) {
+    if ((rc = get_int(b, "priority", 0, TASK_PRIO_MAX - 1, &prio, &has, err)) < 0) {
         return rc;
     }
     if (!has) {
@@ -1202,7 +1362,7 @@ static int parse_job(json_t *b, int64_t now, struct job_in *j, struct ota_err *e
         if ((rc = only_fields(s, where, step_f, err)) < 0) {
             return rc;
         }
-        rc = parse_op(s, &j->steps[i], err);
+        rc = parse_op(s, j->owner, &j->steps[i], err);
         if (rc < 0) {
             /* name the step: parse_op's message names the field only */
             struct ota_err e2 = *err;
@@ -1241,6 +1401,7 @@ static void h_job_post(struct http_req *req, void *arg)
     }
     struct job_in j;
     memset(&j, 0, sizeof(j));
+    j.owner = gw_principal_owner(gw_req_principal(req));
     int rc = parse_job(b, api_now_ms(), &j, &err);
     if (rc < 0) {
         job_fini(&j);
@@ -1287,6 +1448,10 @@ static void h_job_get(struct http_req *req, void *arg)
     }
     struct ota_err err;
     struct eng_job_progress pr;
+    if (!may_see_job(req, g, id)) {
+        not_found(req, "job", id);
+        return;
+    }
     int rc = eng_job_progress(g->eng, id, &pr, &err);
     if (rc < 0) {
         api_respond_rc(req, rc, "not-found", &err);
@@ -1340,6 +1505,17 @@ static void job_action(struct http_req *req, struct gw *g, enum job_act act)
         return;
     }
     struct ota_err err;
+    if (!may_see_job(req, g, id)) {
+        not_found(req, "job", id);
+        return;
+    }
+    struct eng_job_progress pr;
+    if (act == JOB_CANCEL && eng_job_progress(g->eng, id, &pr, &err) == 0 &&
+        (pr.state == STORE_JOB_RUNNING || pr.state == STORE_JOB_PAUSED) &&
+        !audited(req, g, "job.cancel", "job", id,
+                 pr.state == STORE_JOB_RUNNING ? "state=running" : "state=paused")) {
+        return;
+    }
     int rc = act == JOB_CANCEL ? eng_job_cancel(g->eng, id, &err)
                                : eng_job_pause(g->eng, id, act == JOB_PAUSE, &err);
     if (rc < 0) {
@@ -1392,6 +1568,10 @@ static void h_job_rate(struct http_req *req, void *arg)
         api_respond_rc(req, rc, field_code(&err), &err);
         return;
     }
+    if (!may_see_job(req, g, id)) {
+        not_found(req, "job", id);
+        return;
+    }
     rc = eng_job_rate(g->eng, id, rate, &err);
     if (rc < 0) {
         api_respond_rc(req, rc,
@@ -1411,15 +1591,12 @@ static void h_job_rate(struct http_req *req, void *arg)
 static void h_stats(struct http_req *req, void *arg)
 {
     struct gw *g = arg;
-    struct eng_stats s;
-    eng_stats(g->eng, &s);
+    /* the same collector as GET /metrics and the dashboard (gateway/metrics.c) */
+    struct gw_metrics_counts mc;
     struct ota_err err;
-    uint64_t states[TASK_STATE__COUNT] = {0}, reasons[TASK_REASON__COUNT] = {0};
-    struct store *st = eng_store(g->eng);
-    int rc = store_task_counts(st, 0, states, &err);
-    if (rc == 0) {
-        rc = store_reason_counts(st, reasons, &err);
-    }
+    int rc = gw_metrics_counts(g, &mc, &err);
+    const struct eng_stats s = mc.eng;
+    const uint64_t *states = mc.states, *reasons = mc.reasons;
     if (rc < 0) {
         api_respond_rc(req, rc, "internal", &err);
         return;
@@ -1470,6 +1647,7 @@ static void h_stats(struct http_req *req, void *arg)
     json_object_set_new(o, "engine", e);
     json_object_set_new(o, "tasks", ts);
     json_object_set_new(o, "reasons", rs);
+    json_object_set_new(o, "antitheft", gw_antitheft_stats_json(g));
     http_respond_json(req, 200, o);
 }
 

@@ -173,6 +173,12 @@ void api_respond_rc(struct http_req *req, int rc, const char *code, const struct
     case -EALREADY:
         http_respond_error(req, 409, code, "%s", msg);
         break;
+    case -ENOLINK: /* spec 5.5.2: the SE is unbound (engine refusal, store_se_admit) */
+        http_respond_error(req, 409, "se-unbound", "%s", msg);
+        break;
+    case -EACCES: /* spec 5.5.2: the SE or its MSISDN is on the loss list */
+        http_respond_error(req, 409, "loss-listed", "%s", msg);
+        break;
     case -ESHUTDOWN:
         http_respond_error(req, 503, "engine-stopped", "%s", msg);
         break;

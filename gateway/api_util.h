@@ -52,7 +52,9 @@ int api_sha256(const void *p, size_t n, uint8_t out[32]);
 /*
  * Answer an engine/store error with the one error shape: -EINVAL 400,
  * -ENOENT 404, -EEXIST/-EBUSY/-EALREADY 409, -ESHUTDOWN 503, other 500
- * ("internal"). code is used for 4xx; err->msg is the message.
+ * ("internal"). code is used for 4xx; err->msg is the message. The engine's
+ * SE refusals (spec 5.5.2) keep their own codes: -ENOLINK 409 "se-unbound",
+ * -EACCES 409 "loss-listed".
  */
 void api_respond_rc(struct http_req *req, int rc, const char *code, const struct ota_err *err);
 

@@ -27,6 +27,12 @@ struct gw;
 int gw_audit(struct gw *g, const char *actor, const char *action, const char *target,
              const char *fmt, ...) OTA_PRINTF(5, 6);
 
+/*
+ * Seq of the last entry written (0: none, or no log open). For /metrics: a
+ * series kept elsewhere anchors the chain against entries cut from its end.
+ */
+int64_t gw_audit_head_seq(const struct gw *g);
+
 /* Open (create) the audit table. */
 int gw_audit_start(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;
 void gw_audit_stop(struct gw *g);

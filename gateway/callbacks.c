@@ -21,8 +21,13 @@
  * at once, and every try is counted.
  *
  * Sending: libwebsockets' HTTP client on the process's libev loop (its own
- * client context). http:// only: https comes with TLS verification in issue
- * #7; until then such rows are kept and retried with back-off (logged).
+ * client context). https:// URLs are verified (issue #7, docs/tls.md): the
+ * chain against [tls] ca_file or the system store and the URL's host against
+ * the certificate, TLS 1.2 minimum, ALPN http/1.1. A server that does not
+ * verify is a failed attempt (retried with back-off, the reason logged);
+ * the body never leaves. http:// URLs are sent only with plain_http = yes
+ * (loopback tests); otherwise such a row (from before a config change) is
+ * abandoned.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,10 +39,12 @@
 #include <libwebsockets.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/x509.h>
 
 #include "gateway/api_util.h"
 #include "gateway/callbacks.h"
 #include "gateway/gw.h"
+#include "gateway/tls.h"
 
 #define CB_ACK_READ_MAX 4096 /* answer body bytes we drain per read */
 /* The catch-up starts this long before the newest row: the final commit and
@@ -64,7 +71,8 @@ struct cb_req {
     char *body;
     size_t body_len;
     bool body_sent;
-    bool dead; /* finished while lws_client_connect_via_info was still running */
+    bool dead;         /* finished while lws_client_connect_via_info was still running */
+    char tls_why[160]; /* why the server's certificate was refused; lws's own text says nothing */
     char sig[7 + 2 * 32 + 1];
     char ts[24];
     char delivery[24];
@@ -73,6 +81,7 @@ struct cb_req {
 struct gw_callbacks {
     struct gw *g;
     struct lws_context *ctx;
+    SSL_CTX *ssl_ctx; /* the verifying client context lws is given; freed after ctx */
     struct lws_protocols protocols[2];
     ev_timer tick;
     struct cb_req *reqs;
@@ -296,6 +305,18 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
     struct cb_req *r = user;
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION: {
+        /* user is the X509_STORE_CTX here, not ours; 0 keeps OpenSSL's verdict. */
+        struct cb_req *rq = lws_wsi_user(wsi);
+        X509_STORE_CTX *xs = user;
+        int e = xs ? X509_STORE_CTX_get_error(xs) : X509_V_OK;
+        if (rq && !len && e != X509_V_OK && !rq->tls_why[0]) {
+            snprintf(rq->tls_why, sizeof(rq->tls_why),
+                     "tls: server certificate refused: %s (depth %d)",
+                     X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(xs));
+        }
+        return 0;
+    }
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
         if (!r) {
             return -1;
@@ -369,7 +390,10 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (r && r->phase != CBR_FINISHED) {
             r->phase = CBR_FINISHED;
             r->wsi = NULL; /* lws closes it itself */
-            req_finish(r, false, in ? (const char *)in : "connect error");
+            req_finish(r, false,
+                       r->tls_why[0] ? r->tls_why
+                       : in          ? (const char *)in
+                                     : "connect error");
         }
         return 0;
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
@@ -386,8 +410,9 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 /*
- * Start one POST for row cb. 0, or -EINVAL for a URL we cannot send to
- * (the caller abandons it), other < 0 (retried at the next tick).
+ * Start one POST for row cb. 0, or -EINVAL for a URL we cannot send to or
+ * -EPERM for http:// without plain_http (the caller abandons both), other
+ * < 0 (retried at the next tick).
  */
 static int send_one(struct gw_callbacks *c, const struct store_cb *cb)
 {
@@ -413,12 +438,15 @@ static int send_one(struct gw_callbacks *c, const struct store_cb *cb)
     const char *prot = NULL, *addr = NULL, *path = NULL;
     int port = 0;
     int bad = 0;
+    bool tls = false;
     if (lws_parse_uri(r->url_buf, &prot, &addr, &port, &path) || !addr[0]) {
         bad = -EINVAL;
     } else if (strcmp(prot, "https") == 0) {
-        bad = -EPROTONOSUPPORT;
+        tls = true;
     } else if (strcmp(prot, "http") != 0) {
         bad = -EINVAL;
+    } else if (!g->conf.plain_http) {
+        bad = -EPERM;
     }
     if (bad < 0) {
         free(r->url_buf);
@@ -475,7 +503,9 @@ static int send_one(struct gw_callbacks *c, const struct store_cb *cb)
     ci.host = addr;
     ci.origin = addr;
     ci.method = "POST";
-    ci.ssl_connection = 0;
+    /* No ALLOW_SELFSIGNED / SKIP_SERVER_CERT_HOSTNAME_CHECK: chain and host are verified. */
+    ci.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
+    ci.alpn = "http/1.1";
     ci.protocol = NULL;
     ci.local_protocol_name = c->protocols[0].name;
     ci.userdata = r;
@@ -538,29 +568,6 @@ static void abandon(struct gw_callbacks *c, const struct store_cb *cb, const cha
            (long long)cb->task, (long long)cb->id, cb->attempts, why);
 }
 
-/*
- * https:// needs certificate verification, which comes with issue #7. The
- * row is kept and retried with back-off like a failed POST (it is counted
- * as one) so that it is delivered once https is supported, or abandoned at
- * max age.
- */
-static void defer_https(struct gw_callbacks *c, const struct store_cb *cb)
-{
-    struct ota_err err;
-    uint32_t attempts = cb->attempts + 1;
-    int64_t wait = backoff_ms(c, attempts);
-    c->st.failed++;
-    if (store_cb_set(cb_store(c->g), cb->id, STORE_CB_PENDING, attempts, now_ms() + wait, &err) <
-        0) {
-        gw_log(c->g, GW_CONF_LOG_ERR, "callback outbox update failed task=%lld err=\"%s\"",
-               (long long)cb->task, err.msg);
-    }
-    gw_log(c->g, GW_CONF_LOG_WARNING,
-           "callback deferred task=%lld delivery=%lld attempts=%u why=\"https not supported "
-           "until issue #7\" retry_in_ms=%lld",
-           (long long)cb->task, (long long)cb->id, attempts, (long long)wait);
-}
-
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -596,8 +603,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         int r = send_one(c, cb);
         if (r == -EINVAL) {
             abandon(c, cb, "bad-url");
-        } else if (r == -EPROTONOSUPPORT) {
-            defer_https(c, cb);
+        } else if (r == -EPERM) {
+            abandon(c, cb, "plain-http-not-allowed");
         }
     }
     for (size_t i = 0; i < d.n; i++) {
@@ -625,15 +632,26 @@ int gw_callbacks_start(struct gw *g, struct ota_err *err)
     c->protocols[0] = (struct lws_protocols){.name = "otagw-callback", .callback = lws_cb};
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
+    /*
+     * Our own SSL_CTX rather than lws's: lws 4.1 would only log a CA file it
+     * cannot load, and without one it looks for CAs in "../share".
+     */
+    int rc = gw_tls_client_ctx_new(g->conf.tls_ca_file, &c->ssl_ctx, err);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
     void *foreign[1] = {g->loop};
-    info.options = LWS_SERVER_OPTION_LIBEV;
+    info.options = LWS_SERVER_OPTION_LIBEV | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = foreign;
     info.port = CONTEXT_PORT_NO_LISTEN;
     info.protocols = c->protocols;
     info.gid = -1;
     info.uid = -1;
+    info.provided_client_ssl_ctx = c->ssl_ctx;
     c->ctx = lws_create_context(&info);
     if (!c->ctx) {
+        SSL_CTX_free(c->ssl_ctx);
         free(c);
         return ota_fail(err, -EIO, OTA_ERR_STATE, "callbacks: lws client context failed");
     }
@@ -643,7 +661,7 @@ int gw_callbacks_start(struct gw *g, struct ota_err *err)
     /* Rows lost with a crash between a final commit and the next one. */
     int64_t mark = 0;
     struct store *s = cb_store(g);
-    int rc = store_cb_watermark(s, &mark, err);
+    rc = store_cb_watermark(s, &mark, err);
     if (rc == 0) {
         int64_t since = mark > CB_CATCHUP_MARGIN_MS ? mark - CB_CATCHUP_MARGIN_MS : 0;
         rc = store_cb_unstaged(s, since, catchup_one, c, err);
@@ -651,6 +669,7 @@ int gw_callbacks_start(struct gw *g, struct ota_err *err)
     if (rc < 0) {
         g->callbacks = NULL;
         lws_context_destroy(c->ctx);
+        SSL_CTX_free(c->ssl_ctx);
         free(c);
         return rc;
     }
@@ -675,6 +694,7 @@ void gw_callbacks_stop(struct gw *g)
         req_free(c->reqs);
     }
     lws_context_destroy(c->ctx);
+    SSL_CTX_free(c->ssl_ctx); /* lws does not free a context it was given */
     g->callbacks = NULL;
     free(c);
 }

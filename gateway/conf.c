@@ -9,6 +9,8 @@
  */
 #include "gateway/conf.h"
 
+#include "gateway/tls.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +31,9 @@ enum sect {
     SECT_ENGINE = 2,
     SECT_WALLET = 3,
     SECT_LINK = 4,
+    SECT_TLS = 5,
+    SECT_ANTITHEFT = 6,
+    SECT_KEYS,
     SECT__COUNT
 };
 
@@ -36,7 +41,10 @@ static const char *const sect_names[SECT__COUNT] = {[SECT_NONE] = "",
                                                     [SECT_GATEWAY] = "gateway",
                                                     [SECT_ENGINE] = "engine",
                                                     [SECT_WALLET] = "wallet",
-                                                    [SECT_LINK] = "link"};
+                                                    [SECT_LINK] = "link",
+                                                    [SECT_TLS] = "tls",
+                                                    [SECT_ANTITHEFT] = "antitheft",
+                                                    [SECT_KEYS] = "keys"};
 
 /* Keys per section; the index is the bit in the section's "seen" mask. */
 enum gw_key {
@@ -90,8 +98,31 @@ static const char *const eng_keys[EK__COUNT] = {"db",
                                                 "commit_interval",
                                                 "commit_max_acks"};
 
+enum tls_key { TK_CERT, TK_KEY, TK_CA_FILE, TK_SELF_SIGNED, TK__COUNT };
+static const char *const tls_keys[TK__COUNT] = {"cert", "key", "ca_file", "self_signed"};
+
+enum at_key { AK_TAR, AK_APPS, AK_CARD_LOCK, AK__COUNT };
+static const char *const at_keys[AK__COUNT] = {"tar", "apps", "card_lock"};
+
 enum wal_key { WK_PORT, WK_SRC_PORT, WK_SCP02_LEVEL, WK_WAIT_PULL, WK__COUNT };
 static const char *const wal_keys[WK__COUNT] = {"port", "src_port", "scp02_level", "wait_pull"};
+
+enum keys_key {
+    KK_BACKEND,
+    KK_DB,
+    KK_MASTER_KEY_FILE,
+    KK_TRANSPORT_KEY_FILE,
+    KK_PKCS11_MODULE,
+    KK_PKCS11_TOKEN,
+    KK_PKCS11_PIN_FILE,
+    KK_TRANSPORT_KEY_LABEL,
+    KK_CLEAR_IMPORT,
+    KK__COUNT
+};
+static const char *const keys_keys[KK__COUNT] = {
+    "backend",       "db",           "master_key_file", "transport_key_file",
+    "pkcs11_module", "pkcs11_token", "pkcs11_pin_file", "transport_key_label",
+    "clear_import"};
 
 enum link_key {
     LK_KIND,
@@ -145,6 +176,9 @@ struct ps {
     unsigned sect_line[SECT__COUNT]; /* header line of each fixed section, 0 = not seen */
     uint32_t seen[SECT__COUNT];
     unsigned gw_line[GK__COUNT], eng_line[EK__COUNT], wal_line[WK__COUNT];
+    unsigned tls_line[TK__COUNT];
+    unsigned at_line[AK__COUNT];
+    unsigned keys_line[KK__COUNT];
     struct link_acc links[GW_CONF_LINKS_MAX];
     size_t n_links;
     char val[GW_CONF_LINE_MAX + 1]; /* the current value, unquoted */
@@ -463,7 +497,6 @@ static int find_key(const char *const *keys, size_t n, const char *key)
 static int gw_key(struct ps *p, int k, const char *v)
 {
     struct gw_conf *c = &p->c;
-    int rc;
 
     switch ((enum gw_key)k) {
     case GK_LISTEN:
@@ -489,16 +522,9 @@ static int gw_key(struct ps *p, int k, const char *v)
         return set_text(p, "log_file", v, c->log_file, sizeof(c->log_file), true, false);
     case GK_MAX_BODY:
         return set_size(p, "max_body", v, 1024, 256 * 1048576ull, &c->max_body);
-    case GK_PLAIN_HTTP: {
-        bool b = false;
-        rc = set_bool(p, "plain_http", v, &b);
-        if (rc == 0 && !b) {
-            /* TODO(#7): TLS listener; until then "no" would leave no way in. */
-            return bad_value(p, "plain_http", v, "only yes until TLS arrives (issue #7)");
-        }
-        c->plain_http = true;
-        return rc;
-    }
+    case GK_PLAIN_HTTP:
+        /* Loopback-only is checked in finish(): listen may come after this line. */
+        return set_bool(p, "plain_http", v, &c->plain_http);
     case GK_CALLBACK_SECRET: {
         size_t n = strlen(v);
         char why[80];
@@ -610,6 +636,126 @@ static int wal_key(struct ps *p, int k, const char *v)
     case WK_WAIT_PULL:
         return set_bool(p, "wait_pull", v, &c->eng.push_wait_pull);
     case WK__COUNT:
+        break;
+    }
+    return -EINVAL;
+}
+
+/* Hex text of 1..cap octets into out; the octets, or -1. */
+static int hex_octets(const char *v, size_t n, uint8_t *out, size_t cap)
+{
+    if (n == 0 || n % 2 || n / 2 > cap) {
+        return -1;
+    }
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return (int)(n / 2);
+}
+
+static int at_key(struct ps *p, int k, const char *v)
+{
+    struct gw_conf *c = &p->c;
+
+    switch ((enum at_key)k) {
+    case AK_TAR:
+        if (strlen(v) != 6 || hex_octets(v, 6, c->at_tar, 3) != 3) {
+            return bad_value(p, "tar", v, "6 hex digits");
+        }
+        return 0;
+    case AK_APPS: {
+        /* AIDs separated by spaces; empty = none (lock then relies on card_lock) */
+        size_t n = 0;
+        const char *s = v;
+        while (*s) {
+            while (*s == ' ' || *s == '\t') {
+                s++;
+            }
+            if (!*s) {
+                break;
+            }
+            size_t len = strcspn(s, " \t");
+            int m = n < GW_CONF_AT_APPS_MAX ? hex_octets(s, len, c->at_apps[n].b, 16) : -1;
+            if (n == GW_CONF_AT_APPS_MAX) {
+                return bad_value(p, "apps", v, "at most 16 AIDs");
+            }
+            if (m < 5) {
+                return bad_value(p, "apps", v, "AIDs of 5..16 octets in hex, space separated");
+            }
+            c->at_apps[n++].len = (uint8_t)m;
+            s += len;
+        }
+        c->at_n_apps = n;
+        return 0;
+    }
+    case AK_CARD_LOCK:
+        return set_bool(p, "card_lock", v, &c->at_card_lock);
+    case AK__COUNT:
+        break;
+    }
+    return -EINVAL;
+}
+
+static int keys_key(struct ps *p, int k, const char *v)
+{
+    struct gw_conf *c = &p->c;
+
+    switch ((enum keys_key)k) {
+    case KK_BACKEND:
+        if (strcmp(v, "local") == 0) {
+            c->keys_backend = GW_CONF_KEYS_LOCAL;
+        } else if (strcmp(v, "pkcs11") == 0) {
+            c->keys_backend = GW_CONF_KEYS_PKCS11;
+        } else {
+            return bad_value(p, "backend", v, "local or pkcs11");
+        }
+        return 0;
+    case KK_DB:
+        return set_text(p, "db", v, c->keys_db, sizeof(c->keys_db), false, false);
+    case KK_MASTER_KEY_FILE:
+        return set_text(p, "master_key_file", v, c->keys_master_file, sizeof(c->keys_master_file),
+                        false, false);
+    case KK_TRANSPORT_KEY_FILE:
+        return set_text(p, "transport_key_file", v, c->keys_transport_file,
+                        sizeof(c->keys_transport_file), false, false);
+    case KK_PKCS11_MODULE:
+        return set_text(p, "pkcs11_module", v, c->keys_p11_module, sizeof(c->keys_p11_module), true,
+                        false);
+    case KK_PKCS11_TOKEN:
+        return set_text(p, "pkcs11_token", v, c->keys_p11_token, sizeof(c->keys_p11_token), true,
+                        false);
+    case KK_PKCS11_PIN_FILE:
+        return set_text(p, "pkcs11_pin_file", v, c->keys_p11_pin_file, sizeof(c->keys_p11_pin_file),
+                        true, false);
+    case KK_TRANSPORT_KEY_LABEL:
+        return set_text(p, "transport_key_label", v, c->keys_transport_label,
+                        sizeof(c->keys_transport_label), false, false);
+    case KK_CLEAR_IMPORT:
+        return set_bool(p, "clear_import", v, &c->keys_clear_import);
+    case KK__COUNT:
+        break;
+    }
+    return -EINVAL;
+}
+
+static int tls_key(struct ps *p, int k, const char *v)
+{
+    struct gw_conf *c = &p->c;
+
+    switch ((enum tls_key)k) {
+    case TK_CERT:
+        return set_text(p, "cert", v, c->tls_cert, sizeof(c->tls_cert), false, false);
+    case TK_KEY:
+        return set_text(p, "key", v, c->tls_key, sizeof(c->tls_key), false, false);
+    case TK_CA_FILE:
+        return set_text(p, "ca_file", v, c->tls_ca_file, sizeof(c->tls_ca_file), true, false);
+    case TK_SELF_SIGNED:
+        return set_bool(p, "self_signed", v, &c->tls_self_signed);
+    case TK__COUNT:
         break;
     }
     return -EINVAL;
@@ -812,7 +958,10 @@ static int header(struct ps *p, const char *s, size_t n)
         end--;
     }
     m = (size_t)(end - in);
-    for (int sc = SECT_GATEWAY; sc <= SECT_WALLET; sc++) {
+    for (int sc = SECT_GATEWAY; sc < SECT__COUNT; sc++) {
+        if (sc == SECT_LINK) {
+            continue;
+        }
         if (m == strlen(sect_names[sc]) && memcmp(in, sect_names[sc], m) == 0) {
             if (p->sect_line[sc]) {
                 return perr(p, p->line, -EINVAL, OTA_ERR_DUPLICATE,
@@ -862,7 +1011,7 @@ static int header(struct ps *p, const char *s, size_t n)
     char sect[VALUE_SHOWN_MAX + 1];
     snprintf(sect, sizeof(sect), "%.*s", (int)(m < VALUE_SHOWN_MAX ? m : VALUE_SHOWN_MAX), in);
     return perr(p, p->line, -EINVAL, OTA_ERR_VALUE,
-                "unknown section [%s] (gateway, engine, wallet, link NAME)",
+                "unknown section [%s] (gateway, engine, wallet, tls, antitheft, keys, link NAME)",
                 shown_value(sect, false, shown));
 }
 
@@ -962,6 +1111,21 @@ static int keyval(struct ps *p, const char *s, size_t n)
         n_keys = WK__COUNT;
         lines = p->wal_line;
         break;
+    case SECT_TLS:
+        keys = tls_keys;
+        n_keys = TK__COUNT;
+        lines = p->tls_line;
+        break;
+    case SECT_ANTITHEFT:
+        keys = at_keys;
+        n_keys = AK__COUNT;
+        lines = p->at_line;
+        break;
+    case SECT_KEYS:
+        keys = keys_keys;
+        n_keys = KK__COUNT;
+        lines = p->keys_line;
+        break;
     case SECT_LINK:
         keys = link_keys;
         n_keys = LK__COUNT;
@@ -995,6 +1159,12 @@ static int keyval(struct ps *p, const char *s, size_t n)
         return eng_key(p, k, p->val);
     case SECT_WALLET:
         return wal_key(p, k, p->val);
+    case SECT_TLS:
+        return tls_key(p, k, p->val);
+    case SECT_ANTITHEFT:
+        return at_key(p, k, p->val);
+    case SECT_KEYS:
+        return keys_key(p, k, p->val);
     default:
         return link_key(p, &p->links[p->n_links - 1], k, p->val);
     }
@@ -1138,6 +1308,52 @@ static int finish_link(struct ps *p, struct link_acc *l, struct bearer_link_conf
     return 0;
 }
 
+/* "<[engine] db><suffix>" into dst; false when it does not fit. */
+static bool keys_derive(const struct gw_conf *c, const char *suffix, char *dst, size_t cap)
+{
+    /* memcpy rather than snprintf: GCC's truncation warning fires despite the check. */
+    size_t a = strlen(c->db_path), b = strlen(suffix);
+    if (a + b >= cap) {
+        return false;
+    }
+    memcpy(dst, c->db_path, a);
+    memcpy(dst + a, suffix, b + 1);
+    return true;
+}
+
+/* [keys]: file names left out follow [engine] db; pkcs11 needs its three keys. */
+static int keys_finish(struct ps *p)
+{
+    struct gw_conf *c = &p->c;
+    static const struct {
+        enum keys_key k;
+        const char *suffix;
+        size_t off;
+    } derived[] = {
+        {KK_DB, ".keys", offsetof(struct gw_conf, keys_db)},
+        {KK_MASTER_KEY_FILE, ".master.key", offsetof(struct gw_conf, keys_master_file)},
+        {KK_TRANSPORT_KEY_FILE, ".transport.key", offsetof(struct gw_conf, keys_transport_file)},
+    };
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(derived); i++) {
+        if (!p->keys_line[derived[i].k] &&
+            !keys_derive(c, derived[i].suffix, (char *)c + derived[i].off, GW_CONF_PATH_MAX)) {
+            return perr(p, p->eng_line[EK_DB] ? p->eng_line[EK_DB] : 1, -EINVAL, OTA_ERR_OVERSIZE,
+                        "[engine] db too long to derive [keys] %s", keys_keys[derived[i].k]);
+        }
+    }
+    if (c->keys_backend == GW_CONF_KEYS_PKCS11) {
+        static const enum keys_key need[] = {KK_PKCS11_MODULE, KK_PKCS11_TOKEN, KK_PKCS11_PIN_FILE};
+        const char *val[] = {c->keys_p11_module, c->keys_p11_token, c->keys_p11_pin_file};
+        for (size_t i = 0; i < OTA_ARRAY_SIZE(need); i++) {
+            if (!val[i][0]) {
+                return perr(p, p->keys_line[KK_BACKEND], -EINVAL, OTA_ERR_MISSING,
+                            "[keys] backend = pkcs11 needs %s", keys_keys[need[i]]);
+            }
+        }
+    }
+    return 0;
+}
+
 static int finish(struct ps *p)
 {
     struct gw_conf *c = &p->c;
@@ -1153,6 +1369,22 @@ static int finish(struct ps *p)
     if (!p->gw_line[GK_PULL_LISTEN]) {
         memcpy(c->pull_host, c->listen_host, sizeof(c->pull_host));
         c->pull_port = c->listen_port;
+    }
+    if (c->plain_http) {
+        /* Plain HTTP is for loopback tests only: never on an address another host reaches. */
+        const char *host = !gw_tls_is_loopback(c->listen_host) ? c->listen_host
+                           : !gw_tls_is_loopback(c->pull_host) ? c->pull_host
+                                                               : NULL;
+        if (host) {
+            return perr(p, p->gw_line[GK_PLAIN_HTTP], -EINVAL, OTA_ERR_VALUE,
+                        "plain_http = yes is allowed only when every listener is on loopback; "
+                        "%s %s is not (use TLS: plain_http = no and [tls] cert/key)",
+                        host == c->listen_host ? "listen" : "pull_listen", host);
+        }
+    }
+    rc = keys_finish(p);
+    if (rc < 0) {
+        return rc;
     }
     if (p->n_links == 0) {
         return perr(p, p->line ? p->line : 1, -EINVAL, OTA_ERR_MISSING,
@@ -1194,8 +1426,19 @@ static void base_defaults(struct gw_conf *c)
     c->pull_port = 8080;
     c->log_level = GW_CONF_LOG_INFO;
     c->max_body = 1048576;
-    c->plain_http = true;
+    c->plain_http = false;
+    snprintf(c->tls_cert, sizeof(c->tls_cert), "otagw-cert.pem");
+    snprintf(c->tls_key, sizeof(c->tls_key), "otagw-key.pem");
+    c->tls_self_signed = true;
     c->scp02_level = OTA_SCP02_SL_CMAC_CDEC;
+    c->at_card_lock = true;
+    c->keys_backend = GW_CONF_KEYS_LOCAL;
+    /* the default db name is short: these always fit */
+    (void)keys_derive(c, ".keys", c->keys_db, sizeof(c->keys_db));
+    (void)keys_derive(c, ".master.key", c->keys_master_file, sizeof(c->keys_master_file));
+    (void)keys_derive(c, ".transport.key", c->keys_transport_file, sizeof(c->keys_transport_file));
+    snprintf(c->keys_transport_label, sizeof(c->keys_transport_label), "otagw-transport");
+    c->keys_clear_import = false;
 }
 
 void gw_conf_defaults(struct gw_conf *c)
@@ -1425,6 +1668,12 @@ int gw_conf_dump(const struct gw_conf *c, FILE *f)
     fprintf(f, "plain_http = %s\n", yn(c->plain_http));
     fprintf(f, "callback_secret = %s\n", c->callback_secret_len ? "***" : "\"\"");
 
+    fputs("\n[tls]\n", f);
+    put_val(f, "cert", c->tls_cert);
+    put_val(f, "key", c->tls_key);
+    put_val(f, "ca_file", c->tls_ca_file);
+    fprintf(f, "self_signed = %s\n", yn(c->tls_self_signed));
+
     fputs("\n[engine]\n", f);
     put_val(f, "db", c->db_path);
     fprintf(f, "durable = %s\n", yn(e->durable));
@@ -1449,6 +1698,28 @@ int gw_conf_dump(const struct gw_conf *c, FILE *f)
     fprintf(f, "src_port = %u\n", (unsigned)e->push_src_port);
     fprintf(f, "scp02_level = %02x\n", (unsigned)c->scp02_level);
     fprintf(f, "wait_pull = %s\n", yn(e->push_wait_pull));
+
+    fputs("\n[antitheft]\n", f);
+    fprintf(f, "tar = %02x%02x%02x\n", c->at_tar[0], c->at_tar[1], c->at_tar[2]);
+    fputs("apps = ", f);
+    for (size_t i = 0; i < c->at_n_apps && i < GW_CONF_AT_APPS_MAX; i++) {
+        fputs(i ? " " : "", f);
+        for (size_t j = 0; j < c->at_apps[i].len; j++) {
+            fprintf(f, "%02x", c->at_apps[i].b[j]);
+        }
+    }
+    fprintf(f, "%s\ncard_lock = %s\n", c->at_n_apps ? "" : "\"\"", yn(c->at_card_lock));
+
+    fputs("\n[keys]\n", f);
+    fprintf(f, "backend = %s\n", c->keys_backend == GW_CONF_KEYS_PKCS11 ? "pkcs11" : "local");
+    put_val(f, "db", c->keys_db);
+    put_val(f, "master_key_file", c->keys_master_file);
+    put_val(f, "transport_key_file", c->keys_transport_file);
+    put_val(f, "pkcs11_module", c->keys_p11_module);
+    put_val(f, "pkcs11_token", c->keys_p11_token);
+    put_val(f, "pkcs11_pin_file", c->keys_p11_pin_file);
+    put_val(f, "transport_key_label", c->keys_transport_label);
+    fprintf(f, "clear_import = %s\n", yn(c->keys_clear_import));
 
     for (size_t i = 0; i < c->n_links && i < GW_CONF_LINKS_MAX; i++) {
         const struct bearer_link_conf *l = &c->links[i];

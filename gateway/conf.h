@@ -42,6 +42,7 @@
 #define GW_CONF_HOST_MAX 64            /* numeric IPv4/IPv6 text, NUL included */
 #define GW_CONF_SECRET_MAX 64          /* callback_secret octets (the HMAC-SHA256 block size) */
 #define GW_CONF_SECRET_MIN 16          /* when set at all: 128 bits */
+#define GW_CONF_AT_APPS_MAX 16         /* [antitheft] apps */
 
 /* Log levels, valued as syslog (and as struct eng_hooks.log's level). */
 enum gw_conf_log_level {
@@ -54,6 +55,12 @@ enum gw_conf_log_level {
 
 /* "err", "warning", "notice", "info", "debug"; "unknown" otherwise. Never NULL. */
 const char *gw_conf_log_level_name(enum gw_conf_log_level l);
+
+/* [keys] backend */
+enum gw_conf_keys_backend {
+    GW_CONF_KEYS_LOCAL = 0,
+    GW_CONF_KEYS_PKCS11 = 1,
+};
 
 struct gw_conf {
     /*
@@ -76,19 +83,50 @@ struct gw_conf {
     enum gw_conf_log_level log_level;
     char log_file[GW_CONF_PATH_MAX];             /* "" = stderr */
     size_t max_body;                             /* HTTP request body limit, octets */
-    bool plain_http;                             /* only true until TLS arrives (issue #7) */
+    bool plain_http;                             /* no TLS: only with loopback listeners */
     uint8_t callback_secret[GW_CONF_SECRET_MAX]; /* HMAC-SHA256 key of result callbacks */
     size_t callback_secret_len;                  /* 0 = not set */
 
+    /* [tls] (docs/tls.md) */
+    char tls_cert[GW_CONF_PATH_MAX];    /* PEM certificate of the listeners */
+    char tls_key[GW_CONF_PATH_MAX];     /* its PEM private key */
+    char tls_ca_file[GW_CONF_PATH_MAX]; /* CA bundle for callback servers; "" = system store */
+    bool tls_self_signed;               /* generate cert + key when both are missing */
+
     /* [wallet] scp02_level: OTA_SCP02_SL_CMAC (01) or OTA_SCP02_SL_CMAC_CDEC (03) */
     enum ota_scp02_sl scp02_level;
+
+    /*
+     * [keys] (docs/keys.md): the key store. db and key file names not given
+     * follow [engine] db: "<db>.keys", "<db>.master.key", "<db>.transport.key".
+     */
+    enum gw_conf_keys_backend keys_backend;
+    char keys_db[GW_CONF_PATH_MAX];
+    char keys_master_file[GW_CONF_PATH_MAX];    /* local: 32 octets, 0600, made if missing */
+    char keys_transport_file[GW_CONF_PATH_MAX]; /* local: 16/24/32 octets, as above */
+    char keys_p11_module[GW_CONF_PATH_MAX];     /* pkcs11 */
+    char keys_p11_token[GW_CONF_HOST_MAX];
+    char keys_p11_pin_file[GW_CONF_PATH_MAX];
+    char keys_transport_label[GW_CONF_HOST_MAX + 32];
+    bool keys_clear_import; /* accept clear key values in the API (tests, labs) */
+
+    /* [antitheft] (docs/antitheft.md): what lock / unlock / wipe act on */
+    uint8_t at_tar[3]; /* TAR of the SD that runs the scripts; default 000000 (the ISD) */
+    struct {
+        uint8_t len; /* 5..16 */
+        uint8_t b[16];
+    } at_apps[GW_CONF_AT_APPS_MAX]; /* user applications: locked, unlocked, deleted by wipe */
+    size_t at_n_apps;
+    bool at_card_lock; /* lock also locks the card (GP CARD_LOCKED); default yes */
 };
 
 /*
  * The embedded defaults, exactly what conf/otagw.conf spells out: SQLite file
  * otagw.db, one CMPP 3.0 link "sim" to the bundled simulator on
- * 127.0.0.1:7890 (sp_id 901234, secret otagw-test), HTTP on 127.0.0.1:8080
- * for both APIs. Used when the daemon starts without -c. Cannot fail.
+ * 127.0.0.1:7890 (sp_id 901234, secret otagw-test), HTTPS on 127.0.0.1:8080
+ * for both APIs with otagw-cert.pem / otagw-key.pem (self-signed, generated
+ * at start when both are missing). Used when the daemon starts without -c.
+ * Cannot fail.
  */
 void gw_conf_defaults(struct gw_conf *c);
 

@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "gateway/audit.h"
 #include "gateway/auth.h"
 #include "gateway/keys.h"
+#include "gateway/metrics.h"
 #include "gateway/platform.h"
+#include "gateway/tls.h"
 
 /* ---- structured log ------------------------------------------------------------------ */
 
@@ -156,6 +159,14 @@ void gw_respond_err(struct http_req *req, int rc, const char *code, const struct
     case -EALREADY:
         status = 409;
         break;
+    case -ENOLINK: /* spec 5.5.2 refusals keep their own codes */
+        status = 409;
+        code = "se-unbound";
+        break;
+    case -EACCES:
+        status = 409;
+        code = "loss-listed";
+        break;
     case -ESHUTDOWN:
         status = 503;
         break;
@@ -176,12 +187,46 @@ static int hook_keys(void *arg, const char *seid, const uint8_t tar[3], struct e
     return gw_keys_get_scp80(g->keys, seid, tar, out, err);
 }
 
-/* plat_engine_build_script takes a struct plat_ctx * as arg, not the hooks' arg (struct gw *). */
+/*
+ * plat_engine_build_script takes a struct plat_ctx * as arg, not the hooks' arg (struct gw *):
+ * the SE model's context, so that a download resumes from what the model records.
+ */
 static int hook_build_script(void *arg, const struct eng_task_view *t, uint8_t tar[3],
                              uint8_t *script, size_t cap, size_t *len, struct ota_err *err)
 {
-    (void)arg;
-    return plat_engine_build_script(NULL, t, tar, script, cap, len, err);
+    struct gw *g = arg;
+    /* PUT KEY (sd-key-update) takes the SE's own keys: the key store knows them by SEID */
+    struct gw_keys_plat_arg ka = {.k = g->keys, .seid = t->seid};
+    struct plat_keys_cb kcb = {.keys = gw_keys_plat_material, .arg = &ka};
+    const struct plat_ctx *base = gw_ses_plat_ctx(g);
+    struct plat_ctx ctx = {0};
+    if (base) {
+        ctx = *base;
+    }
+    ctx.keys = g->keys ? &kcb : NULL;
+    return plat_engine_build_script(&ctx, t, tar, script, cap, len, err);
+}
+
+/* A key update that reached done moves the SE to the new key version (gateway/keys.h). */
+static void keys_task_final(struct gw *g, const struct eng_task_view *t)
+{
+    struct ota_err err;
+    bool moved = false;
+    if (!g->keys || t->op != TASK_OP_SD_KEY_UPDATE || t->state != TASK_DONE) {
+        return;
+    }
+    if (gw_keys_task_final(g->keys, t, &moved, &err) < 0) {
+        gw_log(g, GW_CONF_LOG_ERR, "key version not moved task=%lld se=%s err=\"%s\"",
+               (long long)t->id, t->seid ? t->seid : "", err.msg);
+        return;
+    }
+    if (moved) {
+        char target[GW_KEYS_SEID_MAX + 4];
+        snprintf(target, sizeof(target), "se:%s", t->seid);
+        gw_log(g, GW_CONF_LOG_NOTICE, "key version moved task=%lld se=%s", (long long)t->id,
+               t->seid);
+        (void)gw_audit(g, "system", "key.version", target, "task=%lld", (long long)t->id);
+    }
 }
 
 static void hook_final(void *arg, const struct eng_task_view *t)
@@ -190,7 +235,16 @@ static void hook_final(void *arg, const struct eng_task_view *t)
     gw_log(g, GW_CONF_LOG_INFO, "task final task=%lld job=%lld se=%s op=%s state=%s reason=%s",
            (long long)t->id, (long long)t->job, t->seid ? t->seid : "", task_op_name(t->op),
            task_state_name(t->state), task_reason_name(t->reason));
+    keys_task_final(g, t);
+    gw_metrics_task_final(g, t);
     gw_callbacks_task_final(g, t);
+    gw_antitheft_task_final(g, t);
+}
+
+/* Before the commit: the SE's platform model changes in the batch of the task's outcome. */
+static void hook_final_staged(void *arg, const struct eng_task_view *t)
+{
+    gw_ses_task_final(arg, t);
 }
 
 static void hook_log(void *arg, int level, const char *msg)
@@ -279,6 +333,83 @@ static void route_health(struct http_req *req, void *arg)
 
 /* ---- start / stop ------------------------------------------------------------------ */
 
+/*
+ * The listeners' certificate (generated on a fresh machine when [tls]
+ * self_signed allows) and the callbacks' CA bundle, checked before anything
+ * listens so that start-up fails naming the file.
+ */
+static int gw_tls_start(struct gw *g, struct ota_err *err)
+{
+    int rc = gw_tls_check_ca(g->conf.tls_ca_file, err);
+    if (rc < 0 || g->conf.plain_http) {
+        if (rc == 0) {
+            gw_log(g, GW_CONF_LOG_WARNING, "plain HTTP (plain_http = yes): loopback tests only");
+        }
+        return rc;
+    }
+    bool generated = false;
+    char fp[GW_TLS_FP_LEN];
+    rc = gw_tls_prepare(g->conf.tls_cert, g->conf.tls_key, g->conf.tls_self_signed, &generated, fp,
+                        err);
+    if (rc < 0) {
+        return rc;
+    }
+    gw_log(g, generated ? GW_CONF_LOG_NOTICE : GW_CONF_LOG_INFO, "%s cert=%s key=%s sha256=%s",
+           generated ? "tls self-signed certificate generated" : "tls certificate loaded",
+           g->conf.tls_cert, g->conf.tls_key, fp);
+    struct stat st;
+    if (stat(g->conf.tls_key, &st) == 0 && (st.st_mode & 077)) {
+        gw_log(g, GW_CONF_LOG_WARNING, "tls key readable by other users key=%s mode=%03o",
+               g->conf.tls_key, (unsigned)(st.st_mode & 0777));
+    }
+    if (generated &&
+        (!gw_tls_is_loopback(g->conf.listen_host) || !gw_tls_is_loopback(g->conf.pull_host))) {
+        /* Its names are localhost / 127.0.0.1 / ::1: remote clients must pin the file. */
+        gw_log(g, GW_CONF_LOG_WARNING,
+               "tls self-signed certificate on a non-loopback listener listen=%s pull_listen=%s",
+               g->conf.listen_host, g->conf.pull_host);
+    }
+    return 0;
+}
+
+/* The key store ([keys]); key files it had to create are logged, never their content. */
+static int keys_start(struct gw *g, bool durable, struct ota_err *err)
+{
+    const struct gw_conf *c = &g->conf;
+    bool p11 = c->keys_backend == GW_CONF_KEYS_PKCS11;
+    struct gw_keys_conf kc = {
+        .backend = p11 ? GW_KEYS_PKCS11 : GW_KEYS_LOCAL,
+        .db_path = c->keys_db,
+        .durable = durable,
+        .master_key_file = c->keys_master_file,
+        .transport_key_file = c->keys_transport_file,
+        .p11_module = c->keys_p11_module,
+        .p11_token = c->keys_p11_token,
+        .p11_pin_file = c->keys_p11_pin_file,
+        .transport_label = c->keys_transport_label,
+    };
+    unsigned made = 0;
+    int rc = gw_keys_open_conf(&kc, &g->keys, &made, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (made & GW_KEYS_CREATED_MASTER) {
+        gw_log(g, GW_CONF_LOG_NOTICE, "key store master key created file=%s mode=0600",
+               c->keys_master_file);
+    }
+    if (made & GW_KEYS_CREATED_TRANSPORT) {
+        gw_log(g, GW_CONF_LOG_NOTICE, "key store transport key created file=%s mode=0600",
+               c->keys_transport_file);
+    }
+    if (made & GW_KEYS_NOT_LOCKED) {
+        gw_log(g, GW_CONF_LOG_WARNING,
+               "key store memory not locked (mlock refused: raise RLIMIT_MEMLOCK)");
+    }
+    gw_log(g, GW_CONF_LOG_INFO, "key store open backend=%s db=%s clear_import=%s",
+           p11 ? "pkcs11" : "local", c->keys_db, c->keys_clear_import ? "yes" : "no");
+    return 0;
+}
+
 int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, struct ota_err *err)
 {
     if (!loop || !conf || !out) {
@@ -295,11 +426,21 @@ int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, 
     if (rc < 0) {
         goto fail;
     }
+    /* First: a bad certificate stops start-up before the database or a link is touched. */
+    rc = gw_tls_start(g, err);
+    if (rc < 0) {
+        goto fail;
+    }
 
+    rc = gw_ses_start(g, err);
+    if (rc < 0) {
+        goto fail;
+    }
     struct eng_hooks hooks = {
         .scp80_keys = hook_keys,
         .build_script = hook_build_script,
         .final = hook_final,
+        .final_staged = hook_final_staged,
         .log = hook_log,
         .arg = g,
     };
@@ -307,8 +448,7 @@ int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, 
     if (rc < 0) {
         goto fail;
     }
-    /* After eng_open: the engine creates the file and switches it to WAL. */
-    rc = gw_keys_open(g->conf.db_path, ec->durable, &g->keys, err);
+    rc = keys_start(g, ec->durable, err);
     if (rc < 0) {
         goto fail;
     }
@@ -338,14 +478,30 @@ int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, 
     }
     eng_use_bearer(g->eng, g->bearer);
 
+    /* Every listener gets the same TLS settings (NULL cert and key = plain_http). */
     struct http_conf hc = {
         .bind_addr = g->conf.listen_host,
         .port = g->conf.listen_port,
         .max_body = g->conf.max_body,
+        .tls_cert = g->conf.plain_http ? NULL : g->conf.tls_cert,
+        .tls_key = g->conf.plain_http ? NULL : g->conf.tls_key,
     };
     rc = http_server_new(loop, &hc, &g->http, err);
     if (rc < 0) {
         goto fail;
+    }
+    /* A separate wallet listener: the pull API reachable where the business API is not. */
+    if (g->conf.pull_host[0] && (strcmp(g->conf.pull_host, g->conf.listen_host) != 0 ||
+                                 g->conf.pull_port != g->conf.listen_port)) {
+        struct http_conf pc = hc;
+        pc.bind_addr = g->conf.pull_host;
+        pc.port = g->conf.pull_port;
+        rc = http_server_new(loop, &pc, &g->pull_http, err);
+        if (rc < 0) {
+            goto fail;
+        }
+        gw_log(g, GW_CONF_LOG_NOTICE, "pull listener listen=%s:%u", g->conf.pull_host,
+               (unsigned)http_server_port(g->pull_http));
     }
     rc = gw_audit_start(g, err);
     if (rc == 0) {
@@ -364,16 +520,23 @@ int gw_start(struct ev_loop *loop, const struct gw_conf *conf, struct gw **out, 
         rc = gw_api_tasks_routes(g, err);
     }
     if (rc == 0) {
+        rc = gw_antitheft_start(g, err);
+    }
+    if (rc == 0) {
         rc = gw_wallet_start(g, err);
     }
     if (rc == 0) {
         rc = gw_callbacks_start(g, err);
     }
+    if (rc == 0) {
+        rc = gw_metrics_start(g, err); /* GET /metrics and the dashboard */
+    }
     if (rc < 0) {
         goto fail;
     }
-    gw_log(g, GW_CONF_LOG_NOTICE, "otagw started listen=%s:%u links=%zu db=%s", g->conf.listen_host,
-           (unsigned)http_server_port(g->http), g->conf.n_links, g->conf.db_path);
+    gw_log(g, GW_CONF_LOG_NOTICE, "otagw started listen=%s:%u scheme=%s links=%zu db=%s",
+           g->conf.listen_host, (unsigned)http_server_port(g->http),
+           http_server_tls(g->http) ? "https" : "http", g->conf.n_links, g->conf.db_path);
     *out = g;
     return 0;
 fail:
@@ -398,8 +561,11 @@ void gw_stop(struct gw *g)
             gw_log(g, GW_CONF_LOG_ERR, "final commit failed err=\"%s\"", err.msg);
         }
     }
+    http_server_free(g->pull_http);
+    g->pull_http = NULL;
     http_server_free(g->http);
     g->http = NULL;
+    gw_metrics_stop(g);
     gw_callbacks_stop(g);
     gw_auth_stop(g);
     gw_audit_stop(g);
@@ -410,6 +576,8 @@ void gw_stop(struct gw *g)
     }
     eng_close(g->eng);
     g->eng = NULL;
+    gw_antitheft_stop(g); /* after the engine: its last final hooks still count */
+    gw_ses_stop(g);
     bearer_free(g->bearer);
     g->bearer = NULL;
     gw_keys_close(g->keys);

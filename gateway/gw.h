@@ -28,6 +28,10 @@ struct gw_wallet;    /* gateway/wallet.c: the wallet pull API and its SCP02 sess
 struct gw_callbacks; /* gateway/callbacks.c: result callbacks to business platforms */
 struct gw_auth;      /* gateway/auth.c: principals, tokens, roles */
 struct gw_audit;     /* gateway/audit.c: the hash-chained audit log */
+struct gw_metrics;   /* gateway/metrics.c: counters and histograms for /metrics */
+struct gw_antitheft; /* gateway/api_antitheft.c: X.1127 lock / unlock / wipe */
+struct plat_ctx;     /* gateway/platform.h */
+struct gw_ses;       /* gateway/api_ses.c: the per-SE platform model cache */
 
 struct gw {
     struct ev_loop *loop; /* borrowed from main */
@@ -35,11 +39,20 @@ struct gw {
     struct eng *eng;
     struct bearer *bearer;
     struct http_server *http;
+    /*
+     * The wallet pull listener ([gateway] pull_listen) when it differs from
+     * listen, else NULL (the pull routes then share http). gw_route puts the
+     * /v1/wallet/ routes on it.
+     */
+    struct http_server *pull_http;
     struct gw_keys *keys;
     struct gw_wallet *wallet;
     struct gw_callbacks *callbacks;
     struct gw_auth *auth;
     struct gw_audit *audit;
+    struct gw_metrics *metrics;
+    struct gw_antitheft *antitheft;
+    struct gw_ses *ses;
     FILE *log; /* stderr or conf.log_file (reopened on SIGHUP) */
     bool stopping;
 };
@@ -66,12 +79,42 @@ int gw_api_keys_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;  /* ap
 int gw_api_tasks_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK; /* api_tasks.c, jobs */
 
 /*
+ * The SE side of the platform (gateway/api_ses.c, spec 5.5, 5.8.7): each
+ * SE's platform model (gateway/platform.h) persisted in the engine's store
+ * (se_model) with a small LRU cache in front. gw_ses_start before the
+ * engine hooks can fire (NULL g->ses works, uncached). gw_ses_task_final is
+ * the engine's final_staged hook: a platform operation's result updates the
+ * SE's model, staged in the batch that makes the task final (both durable
+ * together). gw_ses_plat_ctx: the build context of the engine's
+ * build_script hook (it reads the SE's model, so downloads resume).
+ */
+int gw_ses_start(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;
+void gw_ses_stop(struct gw *g);
+void gw_ses_task_final(struct gw *g, const struct eng_task_view *t);
+const struct plat_ctx *gw_ses_plat_ctx(struct gw *g);
+
+/*
+ * Anti-theft (ITU-T X.1127, docs/antitheft.md): registers /v1/antitheft/...
+ * (role anti-theft only). task_final is called from the engine's final hook
+ * for every task (it ignores the others): it logs and audits the PoR and
+ * the result and measures request -> verified PoR against 15 minutes.
+ * stats_json: counters and timings for GET /v1/stats (an object even when
+ * not started; NULL only out of memory).
+ */
+int gw_antitheft_start(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;
+void gw_antitheft_stop(struct gw *g);
+void gw_antitheft_task_final(struct gw *g, const struct eng_task_view *t);
+json_t *gw_antitheft_stats_json(const struct gw *g);
+
+/*
  * The wallet pull API (spec 5.8.5.2): registers its routes on g->http and
  * runs SCP02 sessions for pulled tasks. Started after the engine and the
  * HTTP server, stopped before them.
  */
 int gw_wallet_start(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;
 void gw_wallet_stop(struct gw *g);
+/* SCP02 sessions running now (metrics); 0 without a wallet. */
+size_t gw_wallet_sessions_live(const struct gw *g);
 
 /*
  * Result callbacks to business platforms: POSTed with an HMAC-SHA256

@@ -8,6 +8,12 @@
  * the request object that outlives the lws callback when a handler answers
  * later, and the one JSON error shape.
  *
+ * TLS (docs/tls.md): the vhost gets the certificate files, the cipher lists
+ * and options of gateway/tls.h and ALPN "http/1.1" only; the protocol floor
+ * (TLS 1.2) is set on lws's SSL_CTX from LOAD_EXTRA_SERVER_VERIFY_CERTS. The
+ * files are checked with gw_tls_check_pair first so a bad one is named.
+ * Without a certificate the listener is plain HTTP, loopback only.
+ *
  * Request states (struct http_req.st):
  *   REQ_BODY    -> reading the body; no handler has seen the request yet
  *   REQ_HANDLER -> handed to the handler; waits for its http_respond_*()
@@ -26,9 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
+
+#include "gateway/tls.h"
 
 #define HTTP_WRITE_CHUNK 16384u
 #define HTTP_MAX_OUT_HEADERS 32
@@ -80,6 +90,7 @@ struct http_req {
     json_t *json;
     char peer[64];
     void *user; /* http_req_set_user(): e.g. the authenticated principal */
+    double t0;  /* monotonic seconds at the request line, for the observer */
     /* the answer */
     int status;
     char *ctype;
@@ -103,9 +114,27 @@ struct http_server {
     size_t nroutes;
     struct http_req *reqs;
     uint8_t *wbuf; /* LWS_PRE + HTTP_WRITE_CHUNK scratch for body writes */
+    bool tls;
+    /* http_server_observe(): told of every answer (metrics) */
+    void (*obs)(void *arg, const char *method, int status, double seconds);
+    void *obs_arg;
+    /*
+     * Given to lws as the vhost's client context so that it creates none of
+     * its own (it would load the system CA store and log about a missing
+     * "../share" directory for a listener that never connects out). Freed
+     * after the lws context.
+     */
+    SSL_CTX *client_ctx;
 };
 
 /* ---- small helpers ---- */
+
+static double http_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static char *http_strndup(const char *s, size_t n)
 {
@@ -182,6 +211,9 @@ static int req_answer(struct http_req *req, int status, const char *ctype, uint8
     req->hdr_sent = false;
     req->st = REQ_WRITING;
     lws_callback_on_writable(req->wsi);
+    if (req->srv->obs) {
+        req->srv->obs(req->srv->obs_arg, req->method, req->status, http_mono_s() - req->t0);
+    }
     return 0;
 }
 
@@ -766,6 +798,7 @@ static int http_on_request(struct http_server *s, struct lws *wsi, struct http_p
     }
     req->srv = s;
     req->wsi = wsi;
+    req->t0 = http_mono_s();
     req->next = s->reqs;
     if (s->reqs) {
         s->reqs->prev = req;
@@ -989,6 +1022,9 @@ static int http_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user
     struct http_pss *pss = user;
 
     switch (reason) {
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* user is the vhost's SSL_CTX: lws sets options but no protocol floor. */
+        return gw_tls_harden_ctx(user) < 0 ? -1 : 0;
     case LWS_CALLBACK_HTTP:
         if (!s || !pss) {
             return -1;
@@ -1069,6 +1105,20 @@ int http_server_new(struct ev_loop *loop, const struct http_conf *c, struct http
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "http: max_conns %u above 65535", max_conns);
     }
     unsigned idle = c->idle_timeout_s ? c->idle_timeout_s : HTTP_DEFAULT_IDLE_S;
+    bool tls = c->tls_cert || c->tls_key;
+    if (!tls && !gw_tls_is_loopback(addr)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG,
+                        "http: plain HTTP on %s refused: only a loopback address may go without "
+                        "TLS (give a certificate and key)",
+                        addr);
+    }
+    if (tls) {
+        /* Checked here so that the message names the file; lws would only fail. */
+        int trc = gw_tls_check_pair(c->tls_cert, c->tls_key, NULL, err);
+        if (trc < 0) {
+            return trc;
+        }
+    }
 
     int prc = http_probe_bind(v4, &a4, &a6, c->port);
     if (prc) {
@@ -1082,7 +1132,13 @@ int http_server_new(struct ev_loop *loop, const struct http_conf *c, struct http
         return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "http: out of memory");
     }
     s->loop = loop;
+    s->tls = tls;
     s->max_body = c->max_body ? c->max_body : HTTP_DEFAULT_MAX_BODY;
+    if (tls && !(s->client_ctx = SSL_CTX_new(TLS_client_method()))) {
+        free(s->wbuf);
+        free(s);
+        return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "http: out of memory (TLS context)");
+    }
     s->protocols[0].name = "http";
     s->protocols[0].callback = http_cb;
     s->protocols[0].per_session_data_size = sizeof(struct http_pss);
@@ -1111,9 +1167,22 @@ int http_server_new(struct ev_loop *loop, const struct http_conf *c, struct http
     info.server_string = c->server_name ? c->server_name : "otagw";
     info.gid = -1;
     info.uid = -1;
+    if (tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = c->tls_cert;
+        info.ssl_private_key_filepath = c->tls_key;
+        info.ssl_cipher_list = GW_TLS_CIPHERS_TLS12;
+        info.tls1_3_plus_cipher_list = GW_TLS_CIPHERS_TLS13;
+        info.ssl_options_set = (long)GW_TLS_SSL_OPTIONS;
+        info.ssl_options_clear = (long)SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION;
+        /* h2 is never offered: lws hides custom headers (Authorization, Idempotency-Key) there. */
+        info.alpn = "http/1.1";
+        info.provided_client_ssl_ctx = s->client_ctx;
+    }
 
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
+        SSL_CTX_free(s->client_ctx);
         free(s->wbuf);
         free(s);
         return ota_fail(err, -EIO, OTA_ERR_STATE,
@@ -1131,9 +1200,24 @@ int http_server_new(struct ev_loop *loop, const struct http_conf *c, struct http
     return 0;
 }
 
+void http_server_observe(struct http_server *s,
+                         void (*cb)(void *arg, const char *method, int status, double seconds),
+                         void *arg)
+{
+    if (s) {
+        s->obs = cb;
+        s->obs_arg = arg;
+    }
+}
+
 uint16_t http_server_port(const struct http_server *s)
 {
     return s->port;
+}
+
+bool http_server_tls(const struct http_server *s)
+{
+    return s->tls;
 }
 
 void http_server_free(struct http_server *s)
@@ -1145,6 +1229,7 @@ void http_server_free(struct http_server *s)
         lws_context_destroy(s->ctx);
         s->ctx = NULL;
     }
+    SSL_CTX_free(s->client_ctx); /* after the context: lws does not free one it was given */
     while (s->reqs) {
         req_free(s->reqs);
     }

@@ -52,6 +52,14 @@ struct http_conf {
     const char *server_name; /* Server: header; NULL = "otagw" */
     unsigned max_conns;      /* connections parsing headers at once; 0 = 256 */
     int lws_log_levels;      /* lws LLL_* mask (process-global!); 0 = errors + warnings */
+    /*
+     * TLS (docs/tls.md): with tls_cert and tls_key set the listener speaks
+     * only TLS 1.2/1.3 (gateway/tls.h floor, ALPN http/1.1 only: h2 would
+     * hide custom request headers from the handlers). Both NULL = plain
+     * HTTP, which is refused unless bind_addr is a loopback address.
+     */
+    const char *tls_cert; /* PEM certificate (chain) file */
+    const char *tls_key;  /* PEM private key file, unencrypted */
 };
 
 struct http_server;
@@ -65,7 +73,9 @@ typedef void (*http_handler)(struct http_req *req, void *arg);
 
 /*
  * Create a server listening on c->bind_addr:c->port, serviced by loop (which
- * the caller runs). Fails with -EINVAL (bad settings), -EADDRINUSE /
+ * the caller runs). Fails with -EINVAL (bad settings; plain HTTP on a
+ * non-loopback address; an unreadable, non-PEM, expired or mismatched
+ * certificate or key, err naming the file), -EADDRINUSE /
  * -EADDRNOTAVAIL / -EACCES (the address or port cannot be bound; err names
  * them), or -EIO (lws refused to start for another reason).
  */
@@ -79,8 +89,20 @@ int http_server_new(struct ev_loop *loop, const struct http_conf *c, struct http
  */
 void http_server_free(struct http_server *s);
 
+/*
+ * Be told of every answer as it is queued (metrics): the method, the status
+ * sent and the seconds from the request line to the answer (404/405/413
+ * included). One observer; NULL cb removes it. cb must not answer requests.
+ */
+void http_server_observe(struct http_server *s,
+                         void (*cb)(void *arg, const char *method, int status, double seconds),
+                         void *arg);
+
 /* The port the server listens on (the bound one when the conf said 0). */
 uint16_t http_server_port(const struct http_server *s);
+
+/* True when the server speaks TLS (a certificate was given). */
+bool http_server_tls(const struct http_server *s);
 
 /*
  * Add a route. method: "GET", "POST", "PUT", "PATCH", "DELETE" (upper

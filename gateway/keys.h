@@ -1,24 +1,40 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The key store behind one small interface (issue #6 "Keys"): SCP80 KIc/KID
- * sets per SE and TAR (what the engine's scp80_keys hook asks for) and
- * GlobalPlatform SD key sets (ENC/MAC/DEK per SD AID and KVN, for the SCP02
- * wallet sessions). Issue #7 replaces the backend with an HSM-backed,
- * encrypted store; callers only see this header, so that swap stays local.
+ * The key store (issue #7 "Key store", spec 5.8.9): SCP80 KIc/KID sets per
+ * SE and TAR (what the engine's scp80_keys hook asks for) and GlobalPlatform
+ * SD key sets (ENC/MAC/DEK per SD AID, for SCP02 wallet sessions and PUT
+ * KEY), behind one interface with two backends chosen by [keys] backend:
  *
- * TEMPORARY BACKEND (until issue #7): a LOCAL store in the engine's SQLite
- * file, through its own sqlite3 connection and its own tables keys_scp80 and
- * keys_sd. KEY BYTES ARE STORED IN CLEAR in that file: protect the file
- * (permissions, disk encryption) and do not use it with production keys.
+ * - local (the embedded default): key material AES-256-GCM encrypted at rest
+ *   in the store's own SQLite file under a master key read from a file
+ *   (mode 0600 or stricter, owned by us; created when missing). Each record
+ *   has a fresh 96-bit nonce and its AAD binds it to its SE, kind, TAR/AID,
+ *   KVN and parameters, so a blob copied to another row does not decrypt.
+ *   The master and transport keys live in a page-locked (mlock) arena;
+ *   records are decrypted there for the one lookup and cleansed after.
+ * - pkcs11: keys are non-extractable token objects (gateway/p11.h) labelled
+ *   from SE / kind / TAR-or-AID / KVN; the SQLite file keeps only their
+ *   parameters and labels, and lookups hand out p11_key() references: no
+ *   key byte in our memory.
+ *
+ * Versions (spec 5.8.9.3): several KVNs per SE and SD AID / TAR live side
+ * by side; a new KVN never replaces another one (the same KVN again does).
+ * The store records which version each SE currently holds per SD / per
+ * SCP80 key set: the first set imported becomes current, later ones wait
+ * for a key-update task (sd-key-update) whose completion moves the SE to
+ * them (gw_keys_task_final). Lookups without a KVN use the current version.
+ *
+ * Import: gw_keys_put_* take clear keys (tests, internal callers; the API
+ * allows them only with [keys] clear_import = yes); gw_keys_import_* take
+ * keys encrypted under the transport key with their key check values.
  *
  * Rules every backend keeps: keys are never logged, never returned by the
  * API, and wiped (ota_key_wipe) from memory by whoever received a copy once
  * used. Error messages name fields, never key bytes.
  *
- * Writes: the engine keeps its own write transaction open while it stages a
- * batch, so a put must be made when the engine has nothing staged (call
- * eng_flush() first, on the same loop turn); otherwise the put waits for the
- * lock up to GW_KEYS_BUSY_MS and fails with -EBUSY.
+ * The store uses its own SQLite file ([keys] db; default "<[engine] db>.keys"):
+ * the engine's batches never hold its lock, so writes from any hook (the
+ * final hook's version move) cannot wait on the engine.
  *
  * Prefix gw_keys_. One thread (the loop's).
  */
@@ -34,8 +50,66 @@
 #define GW_KEYS_BUSY_MS 2000
 #define GW_KEYS_SEID_MAX 64
 #define GW_KEYS_AID_MAX 16 /* ISO/IEC 7816-5: 5..16 octets */
+#define GW_KEYS_WRAPPED_MAX (OTA_KEY_MAX + 8)
 
 struct gw_keys;
+struct plat_key_material; /* gateway/platform.h */
+
+enum gw_keys_backend {
+    GW_KEYS_LOCAL = 0,
+    GW_KEYS_PKCS11 = 1,
+};
+
+/* How to open the store; strings are borrowed for the call only. */
+struct gw_keys_conf {
+    enum gw_keys_backend backend;
+    const char *db_path; /* the store's SQLite file (created if needed) */
+    bool durable;        /* synchronous=FULL on commits */
+    /*
+     * local: the master key file (32 random octets or 64 hex digits, a
+     * regular file of mode 0600 or stricter owned by our uid; created with
+     * 0600 when missing). NULL: an ephemeral random master key, for tests
+     * only (nothing stored can be read after close).
+     */
+    const char *master_key_file;
+    /*
+     * local: the transport key file, same rules; its length gives its type:
+     * 16 octets 3DES 2-key, 24 3DES 3-key, 32 AES-256. Created (32 random
+     * octets, AES-256) when missing. NULL: wrapped import refused.
+     */
+    const char *transport_key_file;
+    /* pkcs11 */
+    const char *p11_module;      /* path of the PKCS#11 module */
+    const char *p11_token;       /* token label */
+    const char *p11_pin_file;    /* user PIN, a 0600 file like the key files */
+    const char *transport_label; /* the token's transport key object */
+};
+
+/* gw_keys_open_conf() *created bits: files it made (the caller logs them). */
+#define GW_KEYS_CREATED_MASTER 0x1u
+#define GW_KEYS_CREATED_TRANSPORT 0x2u
+#define GW_KEYS_NOT_LOCKED 0x4u /* mlock refused (RLIMIT_MEMLOCK): secrets are not page-locked */
+
+/*
+ * Open the store as c says. *created (may be NULL) gets GW_KEYS_* bits.
+ * 0, -EINVAL (a bad conf value), -EACCES (a key file with a mode wider
+ * than 0600, not ours or not a regular file: err says which and why),
+ * -ENOENT (PKCS#11 module or token), -EIO, -ENOMEM.
+ */
+int gw_keys_open_conf(const struct gw_keys_conf *c, struct gw_keys **out, unsigned *created,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The local backend on the SQLite file at path with an ephemeral master key
+ * and no transport key (unit tests of other modules).
+ */
+int gw_keys_open(const char *path, bool durable, struct gw_keys **out,
+                 struct ota_err *err) OTA_MUST_CHECK;
+
+/* Close (cleanses the arena, logs out of the token); NULL is a no-op. */
+void gw_keys_close(struct gw_keys *k);
+
+enum gw_keys_backend gw_keys_backend(const struct gw_keys *k);
 
 /* One SCP80 key set as imported: security parameters and the two keys. */
 struct gw_keys_scp80 {
@@ -62,55 +136,130 @@ struct gw_keys_sd {
     struct ota_key enc, mac, dek;
 };
 
+/* How a key travels under the transport key. */
+enum gw_keys_wrap {
+    GW_KEYS_WRAP_ECB = 0,    /* ECB, no padding, in the transport key's cipher */
+    GW_KEYS_WRAP_AES_KW = 1, /* RFC 3394 AES key wrap (AES transport key; SoftHSM2) */
+};
+
 /*
- * Open (create if needed) the store's tables in the SQLite file at path.
- * durable: synchronous=FULL on commits. 0, -EINVAL, -EIO, -ENOMEM.
+ * One key encrypted under the transport key, as the API receives it.
+ * cipher / key_len: what the clear key is (key_len 0: deduced from len).
+ * kcv: ota_crypto_kcv() of the clear key (DES/3DES: E(8 x 00), AES:
+ * E(16 x 01), leftmost 3 octets).
  */
-int gw_keys_open(const char *path, bool durable, struct gw_keys **out,
-                 struct ota_err *err) OTA_MUST_CHECK;
-
-/* Close; NULL is a no-op. */
-void gw_keys_close(struct gw_keys *k);
+struct gw_keys_wrapped {
+    enum gw_keys_wrap wrap;
+    enum ota_cipher cipher;
+    uint8_t key_len;
+    uint8_t data[GW_KEYS_WRAPPED_MAX];
+    size_t len;
+    uint8_t kcv[3];
+};
 
 /*
- * Validate and store (replace) the set of seid for its TAR (one set per SE
- * and TAR: a new KVN replaces the old one). kcv: NULL, or 6 octets
- * KCV(kic_key) | KCV(kid_key) as ota_crypto_kcv() computes them; a mismatch
- * refuses the import. Returns 0, -EINVAL (OTA_ERR_ARG / _VALUE / _KEY: the
- * field is named; OTA_ERR_BAD_CC: KCV mismatch), -EBUSY (the file is
- * locked, see above), -EIO. Nothing is stored on error. The caller still
- * owns (and wipes) in.
+ * Validate and store the set of seid for its TAR and KVN (other KVNs stay;
+ * the first set for a TAR becomes the SE's current one). kcv: NULL, or 6
+ * octets KCV(kic_key) | KCV(kid_key) as ota_crypto_kcv() computes them; a
+ * mismatch refuses the import. Returns 0, -EINVAL (OTA_ERR_ARG / _VALUE /
+ * _KEY: the field is named; OTA_ERR_BAD_CC: KCV mismatch), -EBUSY, -EIO.
+ * Nothing is stored on error. The caller still owns (and wipes) in.
  */
 int gw_keys_put_scp80(struct gw_keys *k, const char *seid, const struct gw_keys_scp80 *in,
                       const uint8_t *kcv, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
- * The set for (seid, tar): the one registered for exactly that TAR, else the
- * one registered for any TAR. 0 with *out filled (the caller wipes its
- * keys), -ENOENT (OTA_ERR_KEY), -EIO.
+ * The same from wrapped keys: in's kic_key / kid_key are ignored; kic and
+ * kid are unwrapped (in locked memory, or inside the token) and their KCVs
+ * checked before anything is stored. -EINVAL with OTA_ERR_BAD_CC on a KCV
+ * mismatch; -ENOKEY when no transport key is configured; -EOPNOTSUPP when
+ * the token cannot unwrap that way.
+ */
+int gw_keys_import_scp80(struct gw_keys *k, const char *seid, const struct gw_keys_scp80 *in,
+                         const struct gw_keys_wrapped *kic, const struct gw_keys_wrapped *kid,
+                         struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The set for (seid, tar) in the SE's current version: the one registered
+ * for exactly that TAR, else the one registered for any TAR. 0 with *out
+ * filled (the caller wipes its keys; PKCS#11: token references), -ENOENT
+ * (OTA_ERR_KEY), -EIO, -EBADMSG (a record that fails authentication).
  */
 int gw_keys_get_scp80(struct gw_keys *k, const char *seid, const uint8_t tar[3],
                       struct eng_scp80_keys *out, struct ota_err *err) OTA_MUST_CHECK;
 
-/* Store (replace) an SD key set of seid. 0, -EINVAL, -EBUSY, -EIO. */
+/* Store an SD key set of seid (other KVNs stay). 0, -EINVAL, -EBUSY, -EIO. */
 int gw_keys_put_sd(struct gw_keys *k, const char *seid, const struct gw_keys_sd *in,
                    struct ota_err *err) OTA_MUST_CHECK;
 
+/* The same from wrapped keys w[0..2] = ENC, MAC, DEK (3DES2, 16 octets each). */
+int gw_keys_import_sd(struct gw_keys *k, const char *seid, const uint8_t *aid, size_t aid_len,
+                      uint8_t kvn, const struct gw_keys_wrapped w[3],
+                      struct ota_err *err) OTA_MUST_CHECK;
+
 /*
- * The SD key set of seid for aid with kvn, or with the highest KVN when kvn
- * is 0. 0 with *out filled (the caller wipes it), -ENOENT, -EINVAL, -EIO.
+ * The SD key set of seid for aid with kvn, or in the SE's current version
+ * when kvn is 0. 0 with *out filled (the caller wipes it), -ENOENT, -EINVAL,
+ * -EIO, -EBADMSG.
  */
 int gw_keys_get_sd(struct gw_keys *k, const char *seid, const uint8_t *aid, size_t aid_len,
                    uint8_t kvn, struct gw_keys_sd *out, struct ota_err *err) OTA_MUST_CHECK;
+
+/* What a current-version record names. */
+enum gw_keys_kind {
+    GW_KEYS_KIND_SCP80 = 0, /* ref: the TAR (3 octets; NULL = the "*" set) */
+    GW_KEYS_KIND_SD = 1,    /* ref: the SD AID */
+};
+
+/* The SE's current KVN for a key set. 0, -ENOENT (none recorded), -EIO. */
+int gw_keys_current(struct gw_keys *k, const char *seid, enum gw_keys_kind kind, const uint8_t *ref,
+                    size_t ref_len, uint8_t *kvn, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Record that the SE now holds kvn for that key set; the set must exist
+ * (-ENOENT otherwise). 0, -EINVAL, -ENOENT, -EIO.
+ */
+int gw_keys_set_current(struct gw_keys *k, const char *seid, enum gw_keys_kind kind,
+                        const uint8_t *ref, size_t ref_len, uint8_t kvn,
+                        struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The key material of an sd-key-update for seid (struct plat_keys_cb's
+ * keys(), with arg a struct gw_keys_plat_arg): the new keys are the SD set
+ * (sd_aid, new_kvn), imported beforehand; the DEK is the static DEK of the
+ * SE's current set for that SD (what SCP80 OTA to the SD needs; the wallet's
+ * SCP02 sessions put their session DEK in its place). A non-zero old_kvn
+ * that differs from the recorded current version is refused (-ESTALE): the
+ * card would reject the PUT KEY.
+ */
+struct gw_keys_plat_arg {
+    struct gw_keys *k;
+    const char *seid;
+};
+int gw_keys_plat_material(void *arg, const uint8_t *sd_aid, size_t sd_aid_len, uint8_t old_kvn,
+                          uint8_t new_kvn, struct plat_key_material *out,
+                          struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The engine's final hook for a task: an sd-key-update that reached done
+ * moves the SE's current version of its SD (and of the SCP80 set of its TAR
+ * when one has the new KVN) to new_kvn. *moved (may be NULL) is set when it
+ * did. 0 (also for tasks that are not concerned), or a negative errno.
+ */
+int gw_keys_task_final(struct gw_keys *k, const struct eng_task_view *t, bool *moved,
+                       struct ota_err *err) OTA_MUST_CHECK;
 
 /* Wipe the keys of a set (NULL is a no-op). */
 void gw_keys_scp80_wipe(struct gw_keys_scp80 *s);
 void gw_keys_sd_wipe(struct gw_keys_sd *s);
 
 /*
- * TEMPORARY (until the engine offers an SE query): the MSISDN and batch of a
- * registered SE, read from the engine's committed "se" table through this
- * store's connection. 0, -ENOENT, -EIO. msisdn needs 22 octets, batch 33.
+ * Read a key file under the key store's rules (regular file, owned by us,
+ * mode 0600 or stricter; raw octets or hex digits with optional trailing
+ * newline), into out (cap octets). With create, a missing file is made
+ * (O_EXCL, 0600) holding create_len random octets and *created set. Returns
+ * the key length, -EACCES (mode / owner / type: err says which), -ENOENT,
+ * -EINVAL (content), -EIO. Also what otatool keys-gen-master uses.
  */
-int gw_keys_se_find(struct gw_keys *k, const char *seid, char msisdn[22], char batch[33],
-                    struct ota_err *err) OTA_MUST_CHECK;
+int gw_keys_read_key_file(const char *path, bool create, size_t create_len, uint8_t *out,
+                          size_t cap, bool *created, struct ota_err *err) OTA_MUST_CHECK;

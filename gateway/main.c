@@ -22,6 +22,7 @@
 
 #include <ev.h>
 
+#include "gateway/audit.h"
 #include "gateway/conf.h"
 #include "gateway/gw.h"
 
@@ -121,9 +122,13 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct prog *p = w->data;
     struct ota_err err;
-    if (gw_reopen_log(p->g, &err) < 0) {
+    int rc = gw_reopen_log(p->g, &err);
+    if (rc < 0) {
         gw_log(p->g, GW_CONF_LOG_ERR, "log reopen failed err=\"%s\"", err.msg);
     }
+    /* spec 7.2: a reload is a security-relevant act; the log line alone is not the record */
+    (void)gw_audit(p->g, "system", "config.reload", NULL, "signal=HUP log_reopen=%s",
+                   rc < 0 ? "failed" : "ok");
 }
 
 static int write_port_file(const char *path, unsigned port)
@@ -224,7 +229,8 @@ int main(int argc, char **argv)
     ev_signal_start(p.loop, &p.sig_hup);
     const char *host = p.g->conf.listen_host;
     bool v6 = strchr(host, ':') != NULL;
-    printf("otagw listening on http://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    printf("otagw listening on %s://%s%s%s:%u\n", http_server_tls(p.g->http) ? "https" : "http",
+           v6 ? "[" : "", host, v6 ? "]" : "", port);
     fflush(stdout);
 
     ev_run(p.loop, 0);

@@ -12,8 +12,19 @@
  * Mechanisms used (the README lists the HSMs known to offer them):
  * CKM_DES3_ECB/CBC, CKM_AES_ECB/CBC, CKM_AES_CMAC, CKM_DES3_ECB_ENCRYPT_DATA /
  * CKM_DES3_CBC_ENCRYPT_DATA (SCP02 derivation), CKM_DES3_ECB / CKM_AES_ECB
- * unwrap and wrap (transport import, PUT KEY under DEK). Single DES keys are
- * not offered through this backend.
+ * unwrap and wrap (transport import, PUT KEY under DEK), CKM_AES_KEY_WRAP
+ * (RFC 3394 transport import), CKM_DES3_CMAC (optional). Single DES keys are
+ * not offered through this backend. p11_open() refuses a token that lacks a
+ * mechanism every primitive needs; the wrap/unwrap ones are checked at use.
+ *
+ * SoftHSM2 2.6.1 (tested) unwraps only with CKM_AES_KEY_WRAP[_PAD] and wraps
+ * only with those and CKM_AES_CBC: there p11_import_wrapped() (ECB) and 3DES
+ * PUT KEY wrapping of a token key return -EOPNOTSUPP; p11_import_wrapped_kw()
+ * and AES-DEK wrapping work.
+ *
+ * Each 16-octet 3DES key has a companion object "<label>#k1" holding K1|K1
+ * (single DES under K1 for the SCP02 retail MAC and ICV); import_clear,
+ * import_wrapped and generate make it, destroy removes it.
  *
  * Prefix p11_. Not thread-safe: one struct p11 per thread.
  */
@@ -52,16 +63,35 @@ void p11_close(struct p11 *p);
 int p11_import_clear(struct p11 *p, const struct ota_key *clear, const char *label,
                      struct ota_err *err) OTA_MUST_CHECK;
 
+/* p11_import_clear flags */
+/* CKA_EXTRACTABLE true (still sensitive): the key may leave wrapped (PUT KEY) */
+#define P11_F_WRAPPABLE 0x1u
+
+/* p11_import_clear() with flags (P11_F_*). */
+int p11_import_clear_ex(struct p11 *p, const struct ota_key *clear, const char *label,
+                        unsigned flags, struct ota_err *err) OTA_MUST_CHECK;
+
 /*
  * Unwrap wrapped (the key encrypted in ECB under the token key transport_label,
  * no padding) into a new token object label of cipher/len, then check its KCV
  * (ota_crypto_kcv semantics) against kcv inside the token; on mismatch the
  * object is destroyed and -EINVAL (OTA_ERR_BAD_CC) returned. Key bytes never
- * enter our memory. -ENOENT (no transport key), -EEXIST (label taken).
+ * enter our memory. -ENOENT (no transport key), -EEXIST (label taken),
+ * -EOPNOTSUPP (the token cannot unwrap in ECB: SoftHSM2).
  */
 int p11_import_wrapped(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
                        const uint8_t *wrapped, size_t len, const uint8_t kcv[3], const char *label,
                        struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The same with wrapped in RFC 3394 AES key wrap (CKM_AES_KEY_WRAP, default
+ * IV; len = key length + 8) under an AES transport key. A 3DES2 key imported
+ * this way has no K1|K1 companion: it serves everything but the retail MAC
+ * itself (SCP02 static keys are fine: their session keys get companions).
+ */
+int p11_import_wrapped_kw(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
+                          const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
+                          const char *label, struct ota_err *err) OTA_MUST_CHECK;
 
 /* Generate a key in the token (transport keys, tests). -EEXIST when label exists. */
 int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
@@ -70,10 +100,26 @@ int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *
 /*
  * Fill *out with a reference to the object label (cipher and length read from
  * the token): usable by every ota_crypto call until p11_close(). Holds no key
- * bytes; ota_key_wipe() on it is harmless. -ENOENT when there is no such object.
+ * bytes; ota_key_wipe() on it is harmless (borrowed). Keys derived from it
+ * (ota_crypto_derive, SCP02 session keys) are session objects owned by their
+ * struct ota_key: ota_key_wipe() destroys them, p11_close() drops the rest.
+ * -ENOENT when there is no such object.
  */
 int p11_key(struct p11 *p, const char *label, struct ota_key *out,
             struct ota_err *err) OTA_MUST_CHECK;
 
-/* Destroy the object label. -ENOENT when absent. */
-int p11_destroy(struct p11 *p, const char *label, struct ota_err *err) OTA_MUST_CHECK;
+/*
+ * Destroy the object label (and its "#k1" companion). -ENOENT when absent.
+ * Not OTA_MUST_CHECK: cleanup paths destroy best-effort.
+ */
+int p11_destroy(struct p11 *p, const char *label, struct ota_err *err);
+
+/* Name of a CK_RV ("CKR_PIN_INCORRECT", ...; "CKR_?" when unknown). */
+const char *p11_rv_name(unsigned long rv);
+
+/*
+ * For tests: *rv_out = the CK_RV of C_GetAttributeValue(CKA_VALUE) on k's
+ * object (CKR_ATTRIBUTE_SENSITIVE = 0x11 proves the bytes cannot be read).
+ * Whatever the token returned is wiped. 0 or -EINVAL.
+ */
+int p11_attr_value_rv(struct p11 *p, const struct ota_key *k, unsigned long *rv_out);

@@ -401,6 +401,46 @@ static void after_status(struct gw_wallet *w, struct wal_session *s)
     next_script(w, s);
 }
 
+/*
+ * PUT KEY material of an sd-key-update (gateway/keys.h): the SE's new keys
+ * from the key store, encrypted under the session DEK once the channel is
+ * up (SCP02 key data goes under it); before that, under the static DEK, a
+ * first build that only shapes the script (rebuilt when the channel is up).
+ */
+struct wal_keys_arg {
+    struct gw_keys_plat_arg ka;
+    const struct ota_key *session_dek; /* NULL before the channel is up */
+};
+
+static int wal_keys(void *arg, const uint8_t *sd_aid, size_t sd_aid_len, uint8_t old_kvn,
+                    uint8_t new_kvn, struct plat_key_material *out, struct ota_err *err)
+{
+    struct wal_keys_arg *a = arg;
+    int rc = gw_keys_plat_material(&a->ka, sd_aid, sd_aid_len, old_kvn, new_kvn, out, err);
+    if (rc == 0 && a->session_dek) {
+        ota_key_wipe(&out->dek);
+        ota_key_borrow(&out->dek, a->session_dek);
+    }
+    return rc;
+}
+
+/* The script of an sd-key-update again, now with the session DEK. */
+static int rebuild_key_update(struct gw_wallet *w, struct wal_session *s, struct ota_err *err)
+{
+    struct wal_keys_arg a = {{w->g->keys, s->seid}, &s->scp.skeys.dek};
+    struct plat_keys_cb kcb = {.keys = wal_keys, .arg = &a, .cx = w->cx};
+    struct plat_ctx ctx = {.keys = &kcb, .model = s->ext_model};
+    struct plat_script ns = {0};
+    int rc = plat_build_ex(s->op, s->params, &ctx, &ns, err);
+    if (rc < 0) {
+        plat_script_fini(&ns);
+        return rc;
+    }
+    plat_script_fini(&s->script);
+    s->script = ns;
+    return 0;
+}
+
 /* ---- one response ------------------------------------------------------------------- */
 
 static void on_response(struct gw_wallet *w, struct wal_session *s, const uint8_t *r, size_t n)
@@ -452,6 +492,10 @@ static void on_response(struct gw_wallet *w, struct wal_session *s, const uint8_
                 return;
             }
             step_set(w, s, WS_GET_STATUS);
+            return;
+        }
+        if (s->op == TASK_OP_SD_KEY_UPDATE && rebuild_key_update(w, s, &err) < 0) {
+            sess_finish(w, s, TASK_R_BUILD, err.msg);
             return;
         }
         step_set(w, s, WS_SCRIPT);
@@ -554,10 +598,13 @@ static enum task_reason sess_prepare(struct gw_wallet *w, struct wal_session *s,
 {
     struct ota_err err;
     struct gw *g = w->g;
+    struct wal_keys_arg ka = {{g->keys, s->seid}, NULL};
+    struct plat_keys_cb kcb = {.keys = wal_keys, .arg = &ka, .cx = w->cx};
+    struct plat_ctx kctx = {.keys = g->keys ? &kcb : NULL};
     /* a bare push opens the channel and reads the ISD's status: the info sync of the wake-up */
     int rc = s->op == TASK_OP_PUSH
                  ? plat_build(TASK_OP_INFO_SYNC, "{\"scope\":[\"isd\"]}", &s->script, &err)
-                 : plat_build(s->op, s->params, &s->script, &err);
+                 : plat_build_ex(s->op, s->params, &kctx, &s->script, &err);
     if (rc < 0) {
         *why = rc == -ENOTSUP ? "operation has no script" : "script could not be built";
         return rc == -ENOTSUP ? TASK_R_UNSUPPORTED : TASK_R_BUILD;
@@ -573,8 +620,8 @@ static enum task_reason sess_prepare(struct gw_wallet *w, struct wal_session *s,
     }
     struct ota_scp02_keys k;
     memset(&k, 0, sizeof(k));
-    rc = ota_scp02_keys_set(&k, ks.enc.bytes, ks.enc.len, ks.mac.bytes, ks.mac.len, ks.dek.bytes,
-                            ks.dek.len, ks.kvn, &err);
+    /* keys_from, not keys_set: with the PKCS#11 backend ks holds token references, no bytes. */
+    rc = ota_scp02_keys_from(&k, &ks.enc, &ks.mac, &ks.dek, ks.kvn, &err);
     gw_keys_sd_wipe(&ks);
     uint8_t hc[OTA_SCP02_HOST_CHALLENGE_LEN];
     if (rc == 0 && RAND_bytes(hc, sizeof(hc)) != 1) {
@@ -836,4 +883,14 @@ void gw_wallet_stop(struct gw *g)
     ota_crypto_free(w->cx);
     free(w);
     g->wallet = NULL;
+}
+
+size_t gw_wallet_sessions_live(const struct gw *g)
+{
+    size_t n = 0;
+    for (const struct wal_session *s = g && g->wallet ? g->wallet->sessions : NULL; s;
+         s = s->next) {
+        n += s->step != WS_OVER; /* tombstones only answer late calls */
+    }
+    return n;
 }

@@ -8,6 +8,13 @@
  * the short packets of OTA. Single DES runs as DES-EDE3 with K|K|K (see the
  * header); the retail MAC is DES-CBC under K1 for all but the last block and
  * one DES-EDE (K1,K2) block at the end, which is ISO 9797-1 algorithm 3.
+ *
+ * Keys held by an external backend (struct ota_key_ext_ops, a PKCS#11 token)
+ * are dispatched to it at the three places that touch key material: the
+ * block cipher, CMAC and derivation/wrapping. Everything built on the cipher
+ * (CBC-MAC, retail MAC, KCV) then works unchanged; the retail MAC's single
+ * DES under K1 uses the key's K1|K1 companion object, because 3DES-EDE with
+ * K1|K1 is single DES under K1 and tokens rarely offer single DES.
  */
 #include "ota/ota_crypto.h"
 
@@ -117,9 +124,30 @@ int ota_key_set(struct ota_key *k, enum ota_cipher c, const uint8_t *bytes, size
 
 void ota_key_wipe(struct ota_key *k)
 {
-    if (k) {
-        OPENSSL_cleanse(k, sizeof(*k));
+    if (!k) {
+        return;
     }
+    if (k->ext && k->owned == OTA_KEY_OWNED && k->ext->release) {
+        k->ext->release(k->ext_ctx, k);
+    }
+    OPENSSL_cleanse(k, sizeof(*k));
+}
+
+bool ota_key_is_ext(const struct ota_key *k)
+{
+    return k && k->ext;
+}
+
+void ota_key_borrow(struct ota_key *dst, const struct ota_key *src)
+{
+    *dst = *src;
+    dst->owned = 0;
+}
+
+void ota_key_move(struct ota_key *dst, struct ota_key *src)
+{
+    *dst = *src;
+    OPENSSL_cleanse(src, sizeof(*src));
 }
 
 void ota_crypto_free(struct ota_crypto *c)
@@ -214,6 +242,18 @@ int ota_crypto_cipher(struct ota_crypto *c, const struct ota_key *k, enum ota_mo
     uint8_t kbuf[24];
     int rc, n = 0, fin = 0;
 
+    if (k && k->ext) {
+        size_t bl = ota_cipher_block_len(k->cipher);
+        if (!bl || !key_len_ok(k->cipher, k->len)) {
+            return ota_fail(err, -EINVAL, OTA_ERR_KEY, "crypto: external %s key of %u octets",
+                            ota_cipher_name(k->cipher), k->len);
+        }
+        if (len % bl) {
+            return ota_fail(err, -EINVAL, OTA_ERR_PADDING,
+                            "crypto: %zu octets is not a multiple of the %zu-octet block", len, bl);
+        }
+        return k->ext->cipher(k->ext_ctx, k, mode, encrypt, iv, in, len, out, err);
+    }
     rc = pick(c, k, mode, &ciph, &kb, kbuf, err);
     if (rc < 0) {
         return rc;
@@ -288,6 +328,13 @@ int ota_crypto_cmac(struct ota_crypto *c, const struct ota_key *k, const uint8_t
     size_t n = 0;
     int rc;
 
+    if (k && k->ext) {
+        if (!key_len_ok(k->cipher, k->len)) {
+            return ota_fail(err, -EINVAL, OTA_ERR_KEY, "cmac: external %s key of %u octets",
+                            ota_cipher_name(k->cipher), k->len);
+        }
+        return k->ext->cmac(k->ext_ctx, k, in, len, out, out_len, err);
+    }
     rc = pick(c, k, OTA_MODE_CBC, &ciph, &kb, kbuf, err);
     if (rc < 0) {
         return rc;
@@ -310,6 +357,98 @@ out:
     return rc;
 }
 
+/*
+ * The single-DES K1 of a 16-octet 3DES key as a key of its own: raw bytes,
+ * or a borrowed view of the external K1|K1 companion (same permutation).
+ */
+static int k1_of(const struct ota_key *k, struct ota_key *k1, struct ota_err *err)
+{
+    if (!k->ext) {
+        return ota_key_set(k1, OTA_CIPHER_DES, k->bytes, 8, err);
+    }
+    if (!k->ext_k1) {
+        return ota_fail(err, -ENOKEY, OTA_ERR_KEY,
+                        "crypto: external 3DES key has no K1|K1 companion for single DES");
+    }
+    ota_key_borrow(k1, k);
+    k1->ext_handle = k->ext_k1;
+    k1->ext_k1 = 0;
+    return 0;
+}
+
+int ota_crypto_des_k1_ecb(struct ota_crypto *c, const struct ota_key *k, const uint8_t in[8],
+                          uint8_t out[8], struct ota_err *err)
+{
+    struct ota_key k1;
+    int rc;
+
+    if (!k || k->cipher != OTA_CIPHER_3DES2 || k->len != 16) {
+        return ota_fail(err, -EINVAL, OTA_ERR_KEY, "des-k1: needs a 16-octet 3DES key");
+    }
+    rc = k1_of(k, &k1, err);
+    if (rc == 0) {
+        rc = ota_crypto_cipher(c, &k1, OTA_MODE_ECB, true, NULL, in, 8, out, err);
+    }
+    ota_key_wipe(&k1);
+    return rc;
+}
+
+int ota_crypto_derive(struct ota_crypto *c, const struct ota_key *base, enum ota_mode mode,
+                      const uint8_t *data, size_t len, enum ota_cipher out_cipher,
+                      struct ota_key *out, struct ota_err *err)
+{
+    uint8_t res[OTA_KEY_MAX];
+    int rc;
+
+    if (!base || !data || !out) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "derive: NULL argument");
+    }
+    size_t bl = ota_cipher_block_len(base->cipher);
+    if (!bl || len == 0 || len % bl || len > OTA_KEY_MAX || !key_len_ok(out_cipher, len)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_KEY,
+                        "derive: %zu octets under %s cannot make a %s key", len,
+                        ota_cipher_name(base->cipher), ota_cipher_name(out_cipher));
+    }
+    if (base->ext) {
+        if (!key_len_ok(base->cipher, base->len)) {
+            return ota_fail(err, -EINVAL, OTA_ERR_KEY, "derive: external %s key of %u octets",
+                            ota_cipher_name(base->cipher), base->len);
+        }
+        return base->ext->derive(base->ext_ctx, base, mode, data, len, out_cipher, out, err);
+    }
+    rc = ota_crypto_cipher(c, base, mode, true, NULL, data, len, res, err);
+    if (rc == 0) {
+        rc = ota_key_set(out, out_cipher, res, len, err);
+    }
+    OPENSSL_cleanse(res, sizeof(res));
+    return rc;
+}
+
+int ota_crypto_wrap(struct ota_crypto *c, const struct ota_key *kek, enum ota_mode mode,
+                    const struct ota_key *key, uint8_t *out, size_t cap, struct ota_err *err)
+{
+    int rc;
+
+    if (!kek || !key || !out) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "wrap: NULL argument");
+    }
+    if (cap < key->len) {
+        return ota_fail(err, -ENOSPC, OTA_ERR_NOSPACE, "wrap: %u octets, buffer has %zu", key->len,
+                        cap);
+    }
+    if (!key->ext) {
+        rc = ota_crypto_cipher(c, kek, mode, true, NULL, key->bytes, key->len, out, err);
+        return rc < 0 ? rc : (int)key->len;
+    }
+    /* The value stays in the backend: only a KEK living beside it can wrap it. */
+    if (kek->ext != key->ext || kek->ext_ctx != key->ext_ctx || !key->ext->wrap) {
+        return ota_fail(err, -EINVAL, OTA_ERR_KEY,
+                        "wrap: external %s key needs a KEK in the same %s backend",
+                        ota_cipher_name(key->cipher), key->ext->name);
+    }
+    return key->ext->wrap(key->ext_ctx, kek, mode, key, out, cap, err);
+}
+
 int ota_crypto_retail_mac(struct ota_crypto *c, const struct ota_key *k, const uint8_t *icv,
                           const uint8_t *in, size_t len, uint8_t out[8], struct ota_err *err)
 {
@@ -324,7 +463,7 @@ int ota_crypto_retail_mac(struct ota_crypto *c, const struct ota_key *k, const u
         return ota_fail(err, -EINVAL, OTA_ERR_PADDING, "retail-mac: %zu octets is not padded to 8",
                         len);
     }
-    rc = ota_key_set(&k1, OTA_CIPHER_DES, k->bytes, 8, err);
+    rc = k1_of(k, &k1, err);
     if (rc < 0) {
         return rc;
     }

@@ -597,10 +597,10 @@ static int put_one_key(struct ota_crypto *c, const struct ota_key *k, size_t i,
         return ota_fail(err, -EINVAL, OTA_ERR_KEY, "put key: key %zu has cipher %s", i,
                         ota_cipher_name(k->cipher));
     }
-    /* ota.md 4.7: DES keys 3DES-ECB under the DEK; AES keys AES-CBC, IV 0 (Amd D). */
-    rc = ota_crypto_cipher(c, dek, aes ? OTA_MODE_CBC : OTA_MODE_ECB, true, NULL, k->bytes, k->len,
-                           enc, err);
-    if (rc) {
+    /* ota.md 4.7: DES keys 3DES-ECB under the DEK; AES keys AES-CBC, IV 0 (Amd D).
+     * ota_crypto_wrap: a token key is wrapped inside the token, never read here. */
+    rc = ota_crypto_wrap(c, dek, aes ? OTA_MODE_CBC : OTA_MODE_ECB, k, enc, sizeof(enc), err);
+    if (rc < 0) {
         goto out;
     }
     rc = ota_crypto_kcv(c, k, kcv, err);

@@ -89,7 +89,17 @@ int ota_scp02_keys_set(struct ota_scp02_keys *k, const uint8_t *enc, size_t enc_
                        const uint8_t *mac, size_t mac_len, const uint8_t *dek, size_t dek_len,
                        uint8_t kvn, struct ota_err *err) OTA_MUST_CHECK;
 
-/* Zeroise a key set. NULL is allowed; cannot fail. */
+/*
+ * Fill *k from three keys (raw or token references, e.g. from p11_key()),
+ * each a 16-octet 3DES2 key. Raw bytes are copied; token references are
+ * borrowed (the caller keeps ownership, wiping *k releases nothing). Returns
+ * 0 or -EINVAL (OTA_ERR_ARG, OTA_ERR_KEY); *k is unchanged on failure.
+ */
+int ota_scp02_keys_from(struct ota_scp02_keys *k, const struct ota_key *enc,
+                        const struct ota_key *mac, const struct ota_key *dek, uint8_t kvn,
+                        struct ota_err *err) OTA_MUST_CHECK;
+
+/* Zeroise a key set (releasing token objects it owns). NULL is allowed; cannot fail. */
 void ota_scp02_keys_wipe(struct ota_scp02_keys *k);
 
 /*
@@ -99,7 +109,8 @@ void ota_scp02_keys_wipe(struct ota_scp02_keys *k);
  * with k = 01 ENC, 02 MAC, 03 DEK. out->kvn = master->kvn.
  * Returns 0, -EINVAL (OTA_ERR_ARG: unknown method or NONE; OTA_ERR_KEY: a
  * master key is not 2-key 3DES) or -EIO (OTA_ERR_CRYPTO). *out is unchanged
- * on failure; out may equal master.
+ * on failure; out may equal master (its old keys are then overwritten, not
+ * wiped). With token master keys the results are token objects owned by out.
  */
 int ota_scp02_diversify(struct ota_crypto *c, enum ota_scp02_div method,
                         const struct ota_scp02_keys *master, const uint8_t kdd[OTA_SCP02_KDD_LEN],
@@ -116,7 +127,9 @@ struct ota_scp02_session_keys {
 /*
  * One session key: 3DES-CBC (IV 0) under static_key of
  * constant(2) | seq(2) | 00 x 12 (E.4.1). constant is one of
- * OTA_SCP02_CONST_*. out is a 16-octet 3DES2 key.
+ * OTA_SCP02_CONST_*. out is a 16-octet 3DES2 key; with a token static key it
+ * is a token session object (with its K1|K1 companion) owned by *out, released
+ * by ota_key_wipe() / _session_keys_wipe().
  * Returns 0, -EINVAL (OTA_ERR_KEY) or -EIO (OTA_ERR_CRYPTO); *out unchanged on failure.
  */
 int ota_scp02_derive_key(struct ota_crypto *c, const struct ota_key *static_key, uint16_t constant,
@@ -223,8 +236,9 @@ struct ota_scp02_session {
 
 /*
  * Set up a session in state NEW. keys is copied (the caller may wipe its
- * copy); kvn is the key version to ask for (00 = the card's default); sl is
- * 00, 01 or 03; host_challenge is 8 random octets the caller drew.
+ * copy; token references are borrowed and must outlive the session); kvn is
+ * the key version to ask for (00 = the card's default); sl is 00, 01 or 03;
+ * host_challenge is 8 random octets the caller drew.
  * Returns 0 or -EINVAL: OTA_ERR_ARG (NULL pointer), OTA_ERR_KEY (a key is not
  * 2-key 3DES), OTA_ERR_VALUE (security level unknown, or 11/13: R-MAC is not
  * implemented). On failure *s is zeroed (safe to _fini).

@@ -137,6 +137,45 @@ int ota_scp02_keys_set(struct ota_scp02_keys *k, const uint8_t *enc, size_t enc_
     return rc;
 }
 
+int ota_scp02_keys_from(struct ota_scp02_keys *k, const struct ota_key *enc,
+                        const struct ota_key *mac, const struct ota_key *dek, uint8_t kvn,
+                        struct ota_err *err)
+{
+    struct ota_scp02_keys t;
+    int rc;
+
+    if (!k || !enc || !mac || !dek) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "scp02: keys_from with a NULL argument");
+    }
+    rc = check_key(enc, "ENC", err);
+    if (rc == 0) {
+        rc = check_key(mac, "MAC", err);
+    }
+    if (rc == 0) {
+        rc = check_key(dek, "DEK", err);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    /* Borrowed: a token object stays the caller's; raw bytes are copied. */
+    ota_key_borrow(&t.enc, enc);
+    ota_key_borrow(&t.mac, mac);
+    ota_key_borrow(&t.dek, dek);
+    t.kvn = kvn;
+    *k = t;
+    OPENSSL_cleanse(&t, sizeof(t));
+    return 0;
+}
+
+/* *dst = borrowed copies of src's keys (ownership of token objects stays with src). */
+static void keys_borrow(struct ota_scp02_keys *dst, const struct ota_scp02_keys *src)
+{
+    ota_key_borrow(&dst->enc, &src->enc);
+    ota_key_borrow(&dst->mac, &src->mac);
+    ota_key_borrow(&dst->dek, &src->dek);
+    dst->kvn = src->kvn;
+}
+
 void ota_scp02_keys_wipe(struct ota_scp02_keys *k)
 {
     if (!k) {
@@ -190,16 +229,11 @@ static int div_one(struct ota_crypto *c, enum ota_scp02_div method, const struct
                    const uint8_t kdd[OTA_SCP02_KDD_LEN], uint8_t kk, struct ota_key *out,
                    struct ota_err *err)
 {
-    uint8_t blk[16], res[16];
-    int rc;
+    uint8_t blk[16];
 
     div_block(method, kdd, kk, blk);
-    rc = ota_crypto_cipher(c, master, OTA_MODE_ECB, true, NULL, blk, sizeof(blk), res, err);
-    if (rc == 0) {
-        rc = ota_key_set(out, OTA_CIPHER_3DES2, res, sizeof(res), err);
-    }
-    OPENSSL_cleanse(res, sizeof(res));
-    return rc;
+    /* A token master key yields a token object: the diversified key never leaves it. */
+    return ota_crypto_derive(c, master, OTA_MODE_ECB, blk, sizeof(blk), OTA_CIPHER_3DES2, out, err);
 }
 
 int ota_scp02_diversify(struct ota_crypto *c, enum ota_scp02_div method,
@@ -230,7 +264,9 @@ int ota_scp02_diversify(struct ota_crypto *c, enum ota_scp02_div method,
     }
     if (rc == 0) {
         t.kvn = master->kvn;
+        /* Move, not copy: t's owned token objects now belong to *out. */
         *out = t;
+        OPENSSL_cleanse(&t, sizeof(t));
     }
     ota_scp02_keys_wipe(&t);
     return rc;
@@ -239,7 +275,7 @@ int ota_scp02_diversify(struct ota_crypto *c, enum ota_scp02_div method,
 int ota_scp02_derive_key(struct ota_crypto *c, const struct ota_key *static_key, uint16_t constant,
                          uint16_t seq, struct ota_key *out, struct ota_err *err)
 {
-    uint8_t blk[16] = {0}, res[16];
+    uint8_t blk[16] = {0};
     int rc;
 
     if (!c || !out) {
@@ -249,15 +285,12 @@ int ota_scp02_derive_key(struct ota_crypto *c, const struct ota_key *static_key,
     if (rc < 0) {
         return rc;
     }
-    /* E.4.1: derivation data = constant | sequence counter | 00 x 12, CBC, IV 0. */
+    /* E.4.1: derivation data = constant | sequence counter | 00 x 12, CBC, IV 0.
+     * Through ota_crypto_derive so a token static key gives a token session key. */
     ota_put_u16(blk, constant);
     ota_put_u16(blk + 2, seq);
-    rc = ota_crypto_cipher(c, static_key, OTA_MODE_CBC, true, NULL, blk, sizeof(blk), res, err);
-    if (rc == 0) {
-        rc = ota_key_set(out, OTA_CIPHER_3DES2, res, sizeof(res), err);
-    }
-    OPENSSL_cleanse(res, sizeof(res));
-    return rc;
+    return ota_crypto_derive(c, static_key, OTA_MODE_CBC, blk, sizeof(blk), OTA_CIPHER_3DES2, out,
+                             err);
 }
 
 int ota_scp02_derive_session_keys(struct ota_crypto *c, const struct ota_scp02_keys *st,
@@ -286,7 +319,9 @@ int ota_scp02_derive_session_keys(struct ota_crypto *c, const struct ota_scp02_k
         rc = ota_scp02_derive_key(c, &st->dek, OTA_SCP02_CONST_DEK, seq, &t.dek, err);
     }
     if (rc == 0) {
+        /* Move: the owned token objects now belong to *out. */
         *out = t;
+        OPENSSL_cleanse(&t, sizeof(t));
     }
     ota_scp02_session_keys_wipe(&t);
     return rc;
@@ -406,10 +441,8 @@ static int cmac_compute(struct ota_crypto *c, const struct ota_key *cmac, const 
 {
     uint8_t buf[5 + OTA_APDU_MAX_DATA + 8];
     uint8_t icv[8] = {0};
-    struct ota_key k1;
     int rc, n;
 
-    memset(&k1, 0, sizeof(k1));
     buf[0] = cla;
     buf[1] = ins;
     buf[2] = p1;
@@ -425,18 +458,13 @@ static int cmac_compute(struct ota_crypto *c, const struct ota_key *cmac, const 
         goto out;
     }
     if (chain) {
-        rc = ota_key_set(&k1, OTA_CIPHER_DES, cmac->bytes, 8, err);
-        if (rc < 0) {
-            goto out;
-        }
-        rc = ota_crypto_cipher(c, &k1, OTA_MODE_ECB, true, NULL, chain, 8, icv, err);
+        rc = ota_crypto_des_k1_ecb(c, cmac, chain, icv, err);
         if (rc < 0) {
             goto out;
         }
     }
     rc = ota_crypto_retail_mac(c, cmac, icv, buf, (size_t)n, out, err);
 out:
-    ota_key_wipe(&k1);
     OPENSSL_cleanse(icv, sizeof(icv));
     OPENSSL_cleanse(buf, sizeof(buf));
     return rc;
@@ -614,7 +642,7 @@ int ota_scp02_session_init(struct ota_scp02_session *s, struct ota_crypto *crypt
     s->prev_state = OTA_SCP02_ST_NEW;
     s->last_event = OTA_SCP02_EV_NONE;
     s->crypto = crypto;
-    s->keys = *keys;
+    keys_borrow(&s->keys, keys);
     s->div = OTA_SCP02_DIV_NONE;
     s->kvn_req = kvn;
     s->sl = sl;
@@ -750,7 +778,8 @@ int ota_scp02_on_init_update_resp(struct ota_scp02_session *s, const uint8_t *p,
     memcpy(s->card_challenge, p + 14, OTA_SCP02_CARD_CHALLENGE_LEN);
     memcpy(s->card_cryptogram, p + 20, OTA_SCP02_CRYPTOGRAM_LEN);
     memcpy(s->host_cryptogram, hc, OTA_SCP02_CRYPTOGRAM_LEN);
-    s->skeys = sk;
+    s->skeys = sk; /* moved: the session now owns any token session objects */
+    memset(&sk, 0, sizeof(sk));
     goto out;
 fail:
     host_fail(s, OTA_SCP02_EV_INIT_UPDATE_BAD, rc);
@@ -1009,7 +1038,7 @@ int ota_scp02_card_init(struct ota_scp02_card *cd, struct ota_crypto *crypto,
     cd->state = OTA_SCP02_CST_IDLE;
     cd->prev_state = OTA_SCP02_CST_IDLE;
     cd->crypto = crypto;
-    cd->keys = *keys;
+    keys_borrow(&cd->keys, keys);
     if (kdd) {
         memcpy(cd->kdd, kdd, OTA_SCP02_KDD_LEN);
     }
@@ -1072,7 +1101,8 @@ int ota_scp02_card_on_init_update(struct ota_scp02_card *cd, const uint8_t *apdu
         goto out;
     }
     memcpy(cd->host_challenge, a.data, OTA_SCP02_HOST_CHALLENGE_LEN);
-    cd->skeys = sk;
+    cd->skeys = sk; /* moved, as on the host side */
+    memset(&sk, 0, sizeof(sk));
     memcpy(dst, cd->kdd, OTA_SCP02_KDD_LEN);
     dst[10] = cd->keys.kvn;
     dst[11] = OTA_SCP02_ID;

@@ -26,6 +26,8 @@
 #include "ota/ota.h"
 
 #define SCRIPT_MAX 1024
+/* Parts urgent tasks may add past the backlog bound: anti-theft is rare, memory stays bounded. */
+#define URGENT_EXTRA_PARTS 256
 
 /* ---- hex ------------------------------------------------------------------------- */
 
@@ -75,6 +77,12 @@ void eng_hex_encode(const uint8_t *p, size_t len, char *out)
 int eng_scp80_params_check(const char *params, uint8_t tar[3], uint8_t *script, size_t cap,
                            size_t *len, struct ota_err *err)
 {
+    return eng_scp80_params_read(params, true, tar, script, cap, len, err);
+}
+
+int eng_scp80_params_read(const char *params, bool strict, uint8_t tar[3], uint8_t *script,
+                          size_t cap, size_t *len, struct ota_err *err)
+{
     json_error_t je;
     json_t *j = json_loads(params ? params : "", JSON_REJECT_DUPLICATES, &je);
     int rc = 0;
@@ -90,7 +98,7 @@ int eng_scp80_params_check(const char *params, uint8_t tar[3], uint8_t *script, 
         if (strcmp(key, "callback_url") == 0 && json_is_string(v)) {
             continue;
         }
-        if (strcmp(key, "tar") != 0 && strcmp(key, "script") != 0) {
+        if (strict && strcmp(key, "tar") != 0 && strcmp(key, "script") != 0) {
             rc = ota_fail(err, -EINVAL, OTA_ERR_VALUE, "params: unknown key \"%.32s\"", key);
             goto out;
         }
@@ -115,6 +123,55 @@ int eng_scp80_params_check(const char *params, uint8_t tar[3], uint8_t *script, 
 out:
     json_decref(j);
     return rc;
+}
+
+/* ---- anti-theft minimum security ------------------------------------------------------ */
+
+int eng_spi_antitheft(const uint8_t in[2], uint8_t kic, uint8_t kid, uint8_t out[2], bool *weaker,
+                      struct ota_err *err)
+{
+    struct ota_scp80_spi spi;
+    enum ota_scp80_alg ka, da;
+    struct ota_err e2;
+    if (ota_scp80_spi_decode(in, 2, &spi, &e2) < 0) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "SPI %02x%02x: %s", in[0], in[1], e2.msg);
+    }
+    if (ota_scp80_kic_decode(kic, NULL, &ka, &e2) < 0) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "KIc %02x: %s", kic, e2.msg);
+    }
+    if (ota_scp80_kid_decode(kid, OTA_SCP80_INTEGRITY_CC, NULL, &da, &e2) < 0) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "KID %02x: %s", kid, e2.msg);
+    }
+    /* 112 bits at least (X.1127 V.2 asks it of TLS; the same bar here): no DES, no implicit */
+    if (ka != OTA_SCP80_ALG_3DES2_CBC && ka != OTA_SCP80_ALG_3DES3_CBC &&
+        ka != OTA_SCP80_ALG_AES_CBC) {
+        return ota_fail(err, -EPERM, OTA_ERR_KEY,
+                        "KIc %02x: %s is not a cipher of 112 bits or more", kic,
+                        ota_scp80_alg_name(ka));
+    }
+    if (da != OTA_SCP80_ALG_3DES2_CBC_MAC && da != OTA_SCP80_ALG_3DES3_CBC_MAC &&
+        da != OTA_SCP80_ALG_AES_CMAC) {
+        return ota_fail(err, -EPERM, OTA_ERR_KEY,
+                        "KID %02x: %s is not a checksum of 112 bits or more", kid,
+                        ota_scp80_alg_name(da));
+    }
+    struct ota_scp80_spi f = spi;
+    f.integrity = OTA_SCP80_INTEGRITY_CC;
+    f.ciphered = true;
+    if (f.cntr_mode != OTA_SCP80_CNTR_PLUS1) {
+        f.cntr_mode = OTA_SCP80_CNTR_HIGHER; /* 11 (exactly one higher) is stricter: kept */
+    }
+    f.por = OTA_SCP80_POR_ALWAYS;
+    f.por_integrity = OTA_SCP80_INTEGRITY_CC;
+    uint8_t tmp[2];
+    if (ota_scp80_spi_encode(&f, tmp, sizeof(tmp), &e2) < 0) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "SPI: %s", e2.msg);
+    }
+    if (weaker) {
+        *weaker = memcmp(tmp, in, 2) != 0;
+    }
+    memcpy(out, tmp, 2);
+    return 0;
 }
 
 /* ---- building ---------------------------------------------------------------------- */
@@ -225,8 +282,9 @@ static int build_scp80(struct eng *e, struct eng_atask *a, const struct store_ta
     int rc;
 
     ota_err_clear(&err);
-    if (row->op == TASK_OP_SCP80) {
-        if (eng_scp80_params_check(row->params, tar, script, sizeof(script), &sl, &err) < 0) {
+    bool at = task_op_antitheft(row->op);
+    if (row->op == TASK_OP_SCP80 || at) {
+        if (eng_scp80_params_read(row->params, !at, tar, script, sizeof(script), &sl, &err) < 0) {
             return fail_build(f, TASK_R_BUILD, NULL, err.msg);
         }
     } else {
@@ -258,6 +316,11 @@ static int build_scp80(struct eng *e, struct eng_atask *a, const struct store_ta
     memset(&cmd, 0, sizeof(cmd));
     uint8_t pkt[OTA_SCP80_MAX_PACKET];
     int n = -1;
+    /* anti-theft: the minimum security is forced whatever the key set says (X.1127 7.4.1) */
+    if (at && eng_spi_antitheft(k.spi, k.kic, k.kid, k.spi, NULL, &err) < 0) {
+        fail_build(f, TASK_R_BUILD, "anti-theft minimum security: ", err.msg);
+        goto wipe;
+    }
     if (ota_scp80_spi_decode(k.spi, 2, &cmd.spi, &err) < 0) {
         fail_build(f, TASK_R_BUILD, "SPI: ", err.msg);
         goto wipe;
@@ -471,13 +534,54 @@ static void dispatch_one(struct eng *e, const struct sched_item *it)
     eng_arm_wait(e, a, ENG_W_NONE, 0);
 }
 
+void eng_urgent_note(struct eng *e, const struct sched_item *it)
+{
+    if (it->prio >= TASK_PRIO_MAX && it->flow == 0 && eng_vec_id_push(&e->urgent, it->task) < 0) {
+        /* only the backlog bypass is lost: the task still goes first once the backlog drains */
+        eng_log(e, 4, "task=%lld urgent note dropped: out of memory", (long long)it->task);
+    }
+}
+
+/*
+ * Whether sched_next would hand out an urgent task now: one is queued, due,
+ * its SE idle and it the head of the SE's FIFO (urgent goes strictly first
+ * in the scheduler, so the next pick is urgent). Ids no longer queued are
+ * dropped (a retry notes its task again).
+ */
+static bool urgent_ready(struct eng *e)
+{
+    int64_t now = eng_now_ms(e);
+    bool ready = false;
+    size_t i = 0;
+    while (i < e->urgent.n) {
+        struct sched_item it, head;
+        int64_t id = e->urgent.v[i];
+        if (!sched_get(e->sc, id, &it)) {
+            e->urgent.v[i] = e->urgent.v[--e->urgent.n];
+            continue;
+        }
+        i++;
+        if (!ready && it.not_before_ms <= now && sched_active(e->sc, it.se) == 0 &&
+            sched_se_queue(e->sc, it.se, &head, 1) > 0 && head.task == id) {
+            ready = true;
+        }
+    }
+    return ready;
+}
+
 unsigned eng_dispatch(struct eng *e, unsigned budget, bool *more)
 {
     unsigned n = 0;
     size_t backlog_max = 2 * (size_t)e->conf.dispatch_max_turn;
     *more = false;
     while (n < budget && e->run == ENG_RUNNING) {
-        if (e->waiting_parts >= backlog_max) {
+        /*
+         * Parts built ahead are bounded; an urgent task is not held by that
+         * bound (it would wait behind a campaign's whole backlog): it is
+         * built now and put before the backlog (engine.c sq_put_urgent).
+         */
+        if (e->waiting_parts >= backlog_max &&
+            (e->waiting_parts >= backlog_max + URGENT_EXTRA_PARTS || !urgent_ready(e))) {
             return n; /* the bearer's ready callback (or a commit) brings us back */
         }
         struct sched_item it;

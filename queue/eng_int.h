@@ -216,6 +216,12 @@ struct eng {
     struct eng_atask *dirty_head; /* active tasks whose row is not written yet */
     size_t waiting_parts;         /* parts in both lists not yet handed */
     bool bearer_full;             /* ops.submit said -EAGAIN; eng_on_ready resumes */
+    /*
+     * Standalone urgent tasks (TASK_PRIO_MAX: anti-theft) noted when queued;
+     * ids that left the queue are dropped lazily (eng_dispatch.c). They may
+     * be dispatched past the pre-built backlog bound.
+     */
+    struct eng_vec_id urgent;
 
     /* post-commit actions: pending (this batch) and ready (committed) */
     struct eng_vec_accept acc_pending, acc_ready;
@@ -296,6 +302,11 @@ void eng_stop(struct eng *e, int rc, const struct ota_err *err);
 unsigned eng_dispatch(struct eng *e, unsigned budget, bool *more);
 int eng_scp80_params_check(const char *params, uint8_t tar[3], uint8_t *script, size_t cap,
                            size_t *len, struct ota_err *err);
+/* As eng_scp80_params_check; strict false ignores keys other than tar and script. */
+int eng_scp80_params_read(const char *params, bool strict, uint8_t tar[3], uint8_t *script,
+                          size_t cap, size_t *len, struct ota_err *err);
+/* A task was queued (sched_add): remember it when it is a standalone urgent one. */
+void eng_urgent_note(struct eng *e, const struct sched_item *it);
 int eng_hex_decode(const char *h, uint8_t *out, size_t cap, size_t *len);
 void eng_hex_encode(const uint8_t *p, size_t len, char *out);
 

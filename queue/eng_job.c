@@ -393,6 +393,11 @@ int eng_job_submit(struct eng *e, const struct eng_job_spec *spec, eng_accept_cb
                                       "seids[%zu]: %.64s not registered", i, spec->seids[i])
                            : rc;
             }
+            rc = store_se_admit(e->st, &se, err); /* spec 5.5.2: unbound / loss-listed */
+            if (rc < 0) {
+                free(ses);
+                return rc;
+            }
             ses[i] = se.id;
         }
         break;
@@ -424,6 +429,10 @@ int eng_job_submit(struct eng *e, const struct eng_job_spec *spec, eng_accept_cb
             return rc == -ENOENT ? ota_fail(err, -ENOENT, OTA_ERR_MISSING,
                                             "seid: %.64s not registered", spec->steps[0].seid)
                                  : rc;
+        }
+        rc = store_se_admit(e->st, &se, err); /* spec 5.5.2: unbound / loss-listed */
+        if (rc < 0) {
+            return rc;
         }
         seq_se = se.id;
         tmpl = &spec->steps[0];

@@ -438,12 +438,45 @@ void eng_sq_remove(struct eng *e, struct eng_atask *a)
     a->sq_prev = a->sq_next = NULL;
 }
 
+/*
+ * An urgent task (anti-theft) goes before every non-urgent one still
+ * waiting for the bearer, behind earlier urgent ones: it must not wait
+ * behind the parts a campaign built ahead (issue #7; the 15 minutes of
+ * ITU-T X.1127 I.2). Tasks go to different handsets, so no per-handset
+ * order is changed.
+ */
+static void sq_put_urgent(struct eng *e, struct eng_atask *a)
+{
+    struct eng_atask *at = e->send_head;
+    while (at && at->prio >= TASK_PRIO_MAX) {
+        at = at->sq_next;
+    }
+    if (!at) {
+        eng_sq_append(e, a, 2);
+        return;
+    }
+    a->sq = 2;
+    e->waiting_parts += (size_t)(a->n_parts - a->n_handed);
+    a->sq_next = at;
+    a->sq_prev = at->sq_prev;
+    if (at->sq_prev) {
+        at->sq_prev->sq_next = a;
+    } else {
+        e->send_head = a;
+    }
+    at->sq_prev = a;
+}
+
 static void sq_commit(struct eng *e)
 {
     while (e->staged_head) {
         struct eng_atask *a = e->staged_head;
         eng_sq_remove(e, a);
-        eng_sq_append(e, a, 2);
+        if (a->prio >= TASK_PRIO_MAX) {
+            sq_put_urgent(e, a);
+        } else {
+            eng_sq_append(e, a, 2);
+        }
     }
 }
 
@@ -842,6 +875,32 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
             a->result_known = false;
         }
     }
+    if (task_state_final(to) && e->hooks.final_staged && a) {
+        const char *res = tr->result ? tr->result : a->result_known ? a->result : NULL;
+        struct eng_task_view sv = {.id = row.id,
+                                   .job = row.job,
+                                   .step = row.step,
+                                   .seid = a->seid,
+                                   .msisdn = a->msisdn,
+                                   .op = row.op,
+                                   .channel = row.channel,
+                                   .state = to,
+                                   .reason = r,
+                                   .reason_text = row.reason_text,
+                                   .prio = row.prio,
+                                   .attempts = row.attempts,
+                                   .params = a->params_known ? a->params : NULL,
+                                   .result = res,
+                                   .created_ms = row.created_ms,
+                                   .updated_ms = row.updated_ms};
+        if (a->params_known && !a->params) {
+            sv.params = "{}";
+        }
+        e->hooks.final_staged(e->hooks.arg, &sv);
+        if (e->run != ENG_RUNNING) {
+            return e->stop_rc < 0 ? e->stop_rc : -EIO; /* its staging broke the batch */
+        }
+    }
     struct eng_fin fin = {.id = row.id, .rec = NULL};
     if (task_state_final(to) && e->hooks.final && a) {
         fin.rec = finrec_of(a, &row);
@@ -865,6 +924,7 @@ int eng_transition(struct eng *e, const struct eng_tr *tr, enum task_state to, e
             eng_stop(e, rc, &err);
             return rc;
         }
+        eng_urgent_note(e, &it);
     }
     if (task_state_final(to)) {
         if (e->hooks.final && vec_fin_push(&e->fin_pending, &fin) < 0) {
@@ -1019,6 +1079,34 @@ struct rebuild {
     int rc;
 };
 
+/*
+ * The SPI of an anti-theft task is not stored: after a restart its PoR must
+ * still be checked against the forced one (PoR CC-protected), never the
+ * key set's own, possibly weaker, coding.
+ */
+static void rebuild_antitheft_spi(struct eng *e, struct eng_atask *a)
+{
+    struct eng_scp80_keys k;
+    struct ota_err err;
+    memset(&k, 0, sizeof(k));
+    int rc = e->hooks.scp80_keys ? e->hooks.scp80_keys(e->hooks.arg, a->seid, a->tar, &k, &err)
+                                 : -ENOENT;
+    if (rc == 0) {
+        rc = eng_spi_antitheft(k.spi, k.kic, k.kid, a->spi, NULL, &err);
+    }
+    if (rc == 0) {
+        a->have_spi = true;
+        a->kic = k.kic;
+        a->kid = k.kid;
+        a->cc_len = k.cc_len;
+    } else {
+        eng_log(e, 3, "task=%lld se=%s anti-theft SPI not rebuilt: %s", (long long)a->id, a->seid,
+                err.msg);
+    }
+    ota_key_wipe(&k.kic_key);
+    ota_key_wipe(&k.kid_key);
+}
+
 static int rebuild_cb(void *arg, const struct store_task *t)
 {
     struct rebuild *rb = arg;
@@ -1035,6 +1123,9 @@ static int rebuild_cb(void *arg, const struct store_task *t)
                                 .not_before_ms = t->not_before_ms,
                                 .deadline_ms = t->deadline_ms};
         int rc = sched_add(e->sc, &it, &err);
+        if (rc == 0) {
+            eng_urgent_note(e, &it);
+        }
         return rc == -EEXIST ? 0 : rc;
     }
     if (rb->n == rb->cap) {
@@ -1159,6 +1250,9 @@ static int rebuild_active(struct eng *e, const struct store_task *t, struct ota_
     a->kvn = t->kvn;
     memcpy(a->tar, t->tar, 3);
     a->cntr = t->cntr;
+    if (task_op_antitheft(a->op) && a->cntr) {
+        rebuild_antitheft_spi(e, a);
+    }
     a->has_serial = t->has_serial;
     memcpy(a->serial, t->serial, 16);
     a->n_parts = t->n_parts > ENG_MAX_PARTS ? ENG_MAX_PARTS : t->n_parts;
@@ -1340,6 +1434,7 @@ void eng_close(struct eng *e)
     eng_jobs_free(e);
     free(e->acc_pending.v);
     free(e->acc_ready.v);
+    free(e->urgent.v);
     vec_fin_free(&e->fin_pending);
     vec_fin_free(&e->fin_ready);
     store_task_fini(&e->view_row);
@@ -1466,8 +1561,9 @@ int eng_check_spec(struct eng *e, const struct eng_task_spec *s, bool need_seid,
     if (s->op == TASK_OP_PUSH && s->channel != TASK_CH_PUSH) {
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "channel: op push needs channel push");
     }
-    if (s->op == TASK_OP_SCP80 && s->channel != TASK_CH_SCP80) {
-        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "channel: op scp80 needs channel scp80");
+    if ((s->op == TASK_OP_SCP80 || task_op_antitheft(s->op)) && s->channel != TASK_CH_SCP80) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "channel: op %s needs channel scp80",
+                        task_op_name(s->op));
     }
     if (s->prio > TASK_PRIO_MAX) {
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "prio: %u above %d", s->prio, TASK_PRIO_MAX);
@@ -1492,10 +1588,12 @@ int eng_check_spec(struct eng *e, const struct eng_task_spec *s, bool need_seid,
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "params: not a JSON object");
     }
     json_decref(j);
-    if (s->op == TASK_OP_SCP80) {
+    if (s->op == TASK_OP_SCP80 || task_op_antitheft(s->op)) {
         uint8_t tar[3], script[1024];
         size_t len;
-        int rc = eng_scp80_params_check(params, tar, script, sizeof(script), &len, err);
+        /* anti-theft params also carry the request's record (gateway/api_antitheft.c) */
+        int rc = eng_scp80_params_read(params, !task_op_antitheft(s->op), tar, script,
+                                       sizeof(script), &len, err);
         if (rc < 0) {
             return rc;
         }
@@ -1522,6 +1620,7 @@ int eng_task_create(struct eng *e, struct store_task *row, struct ota_err *err)
         eng_stop(e, rc, err);
         return rc;
     }
+    eng_urgent_note(e, &it);
     e->next_task_id++;
     e->stats.accepted++;
     if (row->job) {
@@ -1575,6 +1674,14 @@ int eng_submit(struct eng *e, const struct eng_task_spec *spec, eng_accept_cb cb
         return rc == -ENOENT ? ota_fail(err, -ENOENT, OTA_ERR_MISSING, "seid: %.64s not registered",
                                         spec->seid)
                              : rc;
+    }
+    rc = store_se_admit(e->st, &se, err); /* spec 5.5.2: unbound / loss-listed */
+    if (rc == -EACCES && task_op_antitheft(spec->op)) {
+        /* a lost SE is what anti-theft acts on (spec 5.5.2: a loss-listed SE gets app lock) */
+        rc = 0;
+    }
+    if (rc < 0) {
+        return rc;
     }
     struct store_task row;
     eng_row_from_spec(e, spec, se.id, 0, 0, &row);
@@ -1733,6 +1840,43 @@ int eng_flush(struct eng *e, struct ota_err *err)
 struct store *eng_store(struct eng *e)
 {
     return e->st;
+}
+
+/* An eng_after_commit waiter riding on the accept list (called exactly once, as accepts are). */
+struct eng_after {
+    void (*cb)(void *arg, int rc);
+    void *arg;
+};
+
+static void after_commit_run(void *arg, int64_t id, int rc)
+{
+    (void)id;
+    struct eng_after *w = arg;
+    w->cb(w->arg, rc);
+    free(w);
+}
+
+int eng_after_commit(struct eng *e, void (*cb)(void *arg, int rc), void *arg, struct ota_err *err)
+{
+    if (!cb) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "eng_after_commit: NULL callback");
+    }
+    if (e->run != ENG_RUNNING) {
+        return ota_fail(err, -ESHUTDOWN, OTA_ERR_STATE, "engine stopped");
+    }
+    struct eng_after *w = malloc(sizeof(*w));
+    if (!w) {
+        return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "out of memory");
+    }
+    w->cb = cb;
+    w->arg = arg;
+    if (eng_accept_add(e, after_commit_run, w, 0) < 0) {
+        free(w);
+        return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "out of memory");
+    }
+    /* nothing staged may still need a turn to run the waiter */
+    ev_idle_start(e->loop, &e->kick);
+    return 0;
 }
 
 void eng_fail_stop(struct eng *e, int rc, const struct ota_err *err)

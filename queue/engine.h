@@ -71,6 +71,21 @@ struct eng_scp80_keys {
     struct ota_key kid_key;
 };
 
+/*
+ * The minimum SCP80 security of anti-theft tasks (ITU-T X.1127 7.4.1 and
+ * figure 3, after TS 22.048; issue #7), which no key set can lower:
+ * ciphering, a cryptographic checksum, counter "higher than the last" (SPI
+ * b5b4 10, or the stricter 11), PoR always, the PoR itself CC-protected.
+ * The KIc / KID octets must name real algorithms of at least 112 bits
+ * (3DES two / three keys, AES): implicit and single DES are refused.
+ * out gets in with every missing bit forced (a PoR ciphered on request
+ * stays so); *weaker (may be NULL) says whether anything had to be forced.
+ * 0, or -EPERM (OTA_ERR_KEY: the key set's algorithms cannot give it) /
+ * -EINVAL (OTA_ERR_VALUE: undecodable SPI, KIc or KID). out set only on success.
+ */
+int eng_spi_antitheft(const uint8_t in[2], uint8_t kic, uint8_t kid, uint8_t out[2], bool *weaker,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
 struct eng_task_view; /* a final or running task as hooks see it; see below */
 
 /*
@@ -90,6 +105,16 @@ struct eng_hooks {
                         size_t cap, size_t *len, struct ota_err *err);
     /* A task reached a final state (after its commit). */
     void (*final)(void *arg, const struct eng_task_view *t);
+    /*
+     * A task that ran (was active) reaches a final state, before the commit
+     * that holds it: writes the hook stages into eng_store() become durable
+     * in the same batch as the task's outcome (the daemon's per-SE model).
+     * params / result are NULL when not known in memory (after a restart):
+     * read the task's row then (the store shows the staged state). The hook
+     * must not call the engine, except eng_fail_stop when its own staging
+     * failed (the engine then stops as on a failed commit).
+     */
+    void (*final_staged)(void *arg, const struct eng_task_view *t);
     /*
      * A PoR of an SCP80 task verified: its status octet and the additional
      * response data (R-APDUs). Return a task_reason (TASK_R_NONE = done,
@@ -198,7 +223,11 @@ void eng_on_ready(struct eng *e);
 
 /* ---- SEs ---------------------------------------------------------------------------- */
 
-/* Register (or look up) an SE; staged, durable at the next commit. -EEXIST with another MSISDN. */
+/*
+ * Register (or look up) an SE; staged, durable at the next commit. -EEXIST with another MSISDN.
+ * Tasks (eng_submit, list and sequence jobs) for an SE that is unbound are refused with
+ * -ENOLINK, for one on the loss list with -EACCES (store_se_admit); batch jobs skip them.
+ */
 int eng_se_register(struct eng *e, const char *seid, const char *msisdn, const char *batch,
                     struct ota_err *err) OTA_MUST_CHECK;
 
@@ -342,6 +371,19 @@ struct store *eng_store(struct eng *e);
  * (ENG_STOPPED_ERROR), so nothing of that batch is acknowledged.
  */
 void eng_fail_stop(struct eng *e, int rc, const struct ota_err *err);
+
+/*
+ * Call cb once after the next commit with its result: 0 when everything
+ * staged before this call is durable, negative when that batch failed
+ * (nothing of it exists; the engine is stopped). For the daemon's own
+ * writes staged through eng_store() (SE registrations, the loss list), so
+ * that many requests answered after one fsync. cb runs on the loop, never
+ * from inside this call; eng_close runs it too (after its final commit).
+ * 0, -EINVAL (cb NULL), -ESHUTDOWN (engine stopped: cb is not called),
+ * -ENOMEM.
+ */
+int eng_after_commit(struct eng *e, void (*cb)(void *arg, int rc), void *arg,
+                     struct ota_err *err) OTA_MUST_CHECK;
 
 /* Commit now (tests, shutdown); 0 or the commit's error. */
 int eng_flush(struct eng *e, struct ota_err *err) OTA_MUST_CHECK;

@@ -96,9 +96,20 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX IF NOT EXISTS cb_outbox_created ON cb_outbox (created);"
     /* The start-up catch-up walks final tasks by update time, not the whole table. */
     "CREATE INDEX IF NOT EXISTS task_final_upd ON task (updated_ms) WHERE state >= 4;",
+    /*
+     * 3 -> 4 (spec 5.5.2, 5.8.7): the binding state of an SE (unbound_ms 0 =
+     * bound; an unbound SE keeps its row, its model and its history), the
+     * loss list, and the per-SE platform model as JSON text.
+     */
+    "ALTER TABLE se ADD COLUMN unbound_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE se_model ("
+    " se INTEGER PRIMARY KEY, model TEXT NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE loss_list ("
+    " id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, value TEXT NOT NULL,"
+    " reason TEXT NOT NULL, created_ms INTEGER NOT NULL, UNIQUE (kind, value));",
 };
 
-#define SE_COLS "id, seid, msisdn, batch"
+#define SE_COLS "id, seid, msisdn, batch, unbound_ms"
 #define TASK_COLS_BASE                                                                             \
     "id, job, step, se, op, channel, prio, attempts, max_attempts, state, reason, reason_text, "   \
     "created_ms, updated_ms, not_before_ms, deadline_ms, wait_until_ms, cntr, kvn, tar, serial, "  \
@@ -108,6 +119,15 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
     "deadline_ms, seid_lo, seid_hi, batch, cursor, expanded, n_expanded"
 
 #define CB_COLS "id, task, state, attempts, next_at, created, url, body"
+#define LOSS_COLS "id, kind, value, reason, created_ms"
+/*
+ * Batch jobs expand only over SEs that may get tasks (spec 5.5.2): bound and
+ * on no loss-list entry, by SEID or by MSISDN.
+ */
+#define SE_SCAN_ELIGIBLE                                                                           \
+    " AND unbound_ms = 0 AND NOT EXISTS (SELECT 1 FROM loss_list l WHERE l.kind = 0"               \
+    " AND l.value = se.seid) AND NOT EXISTS (SELECT 1 FROM loss_list l WHERE l.kind = 1"           \
+    " AND l.value = se.msisdn)"
 
 #define TASKS_LIST_REST                                                                            \
     " AND (?2 = 0 OR se = ?2) AND (?4 < 0 OR state = ?4) AND created_ms >= ?5"                     \
@@ -166,7 +186,17 @@ enum st {
     ST_CB_GET_TASK,
     ST_CB_DUE,
     ST_CB_MARK,
+    ST_CB_PENDING,
     ST_CB_UNSTAGED,
+    ST_SE_BIND,
+    ST_LOSS_PUT,
+    ST_LOSS_ID,
+    ST_LOSS_DEL,
+    ST_LOSS_GET,
+    ST_LOSS_LIST,
+    ST_LOSS_MATCH,
+    ST_MODEL_PUT,
+    ST_MODEL_GET,
     ST__COUNT
 };
 
@@ -183,14 +213,14 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_SE_BY_MSISDN] = "SELECT " SE_COLS " FROM se WHERE msisdn = ?1 ORDER BY id",
     [ST_SE_COUNT] = "SELECT count(*) FROM se",
     /* Separate > and >= forms so each scan has one plain range on its index. */
-    [ST_SE_SCAN_GT] = "SELECT " SE_COLS " FROM se WHERE seid > ?1 AND seid <= ?2"
+    [ST_SE_SCAN_GT] = "SELECT " SE_COLS " FROM se WHERE seid > ?1 AND seid <= ?2" SE_SCAN_ELIGIBLE
                       " ORDER BY seid LIMIT ?3",
-    [ST_SE_SCAN_GE] = "SELECT " SE_COLS " FROM se WHERE seid >= ?1 AND seid <= ?2"
+    [ST_SE_SCAN_GE] = "SELECT " SE_COLS " FROM se WHERE seid >= ?1 AND seid <= ?2" SE_SCAN_ELIGIBLE
                       " ORDER BY seid LIMIT ?3",
     [ST_SE_SCANB_GT] = "SELECT " SE_COLS " FROM se WHERE batch = ?4 AND seid > ?1"
-                       " AND seid <= ?2 ORDER BY seid LIMIT ?3",
+                       " AND seid <= ?2" SE_SCAN_ELIGIBLE " ORDER BY seid LIMIT ?3",
     [ST_SE_SCANB_GE] = "SELECT " SE_COLS " FROM se WHERE batch = ?4 AND seid >= ?1"
-                       " AND seid <= ?2 ORDER BY seid LIMIT ?3",
+                       " AND seid <= ?2" SE_SCAN_ELIGIBLE " ORDER BY seid LIMIT ?3",
     [ST_CNTR_GET] = "SELECT cntr FROM se_counter WHERE se = ?1 AND kvn = ?2",
     [ST_CNTR_PUT] = "INSERT INTO se_counter (se, kvn, cntr) VALUES (?1, ?2, ?3)"
                     " ON CONFLICT (se, kvn) DO UPDATE SET cntr = excluded.cntr",
@@ -250,11 +280,26 @@ static const char *const st_sql[ST__COUNT] = {
     [ST_CB_DUE] = "SELECT " CB_COLS " FROM cb_outbox WHERE state = 0 AND next_at <= ?1"
                   " ORDER BY next_at LIMIT ?2",
     [ST_CB_MARK] = "SELECT coalesce(max(created), 0) FROM cb_outbox",
+    [ST_CB_PENDING] = "SELECT count(*) FROM cb_outbox WHERE state = 0",
     /* state >= 4 repeats the partial index's condition so SQLite may use it. */
     [ST_CB_UNSTAGED] = "SELECT t.id FROM task t WHERE t.state >= 4 AND t.updated_ms >= ?1"
                        " AND instr(t.params, '\"callback_url\"') > 0"
                        " AND NOT EXISTS (SELECT 1 FROM cb_outbox c WHERE c.task = t.id)"
                        " ORDER BY t.updated_ms",
+    [ST_SE_BIND] = "UPDATE se SET msisdn = ?2, unbound_ms = ?3 WHERE id = ?1",
+    [ST_LOSS_PUT] = "INSERT INTO loss_list (kind, value, reason, created_ms)"
+                    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (kind, value) DO NOTHING",
+    [ST_LOSS_ID] = "SELECT id FROM loss_list WHERE kind = ?1 AND value = ?2",
+    [ST_LOSS_DEL] = "DELETE FROM loss_list WHERE id = ?1",
+    [ST_LOSS_GET] = "SELECT " LOSS_COLS " FROM loss_list WHERE id = ?1",
+    [ST_LOSS_LIST] = "SELECT " LOSS_COLS " FROM loss_list WHERE id > ?1 ORDER BY id LIMIT ?2",
+    /* Two equalities on the (kind, value) index: SQLite's OR optimisation uses it twice. */
+    [ST_LOSS_MATCH] = "SELECT " LOSS_COLS " FROM loss_list WHERE (kind = 0 AND value = ?1)"
+                      " OR (kind = 1 AND value = ?2) ORDER BY id LIMIT 1",
+    [ST_MODEL_PUT] = "INSERT INTO se_model (se, model, updated_ms) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (se) DO UPDATE SET model = excluded.model,"
+                     " updated_ms = excluded.updated_ms",
+    [ST_MODEL_GET] = "SELECT model, updated_ms FROM se_model WHERE se = ?1",
 };
 
 struct store {
@@ -763,6 +808,7 @@ static int se_row(sqlite3_stmt *q, struct store_se *out)
         col_text(q, 3, out->batch, sizeof(out->batch)) < 0) {
         return -EIO;
     }
+    out->unbound_ms = sqlite3_column_int64(q, 4);
     return 0;
 }
 
@@ -2289,6 +2335,24 @@ int store_cb_watermark(struct store *s, int64_t *ms, struct ota_err *err)
     return r;
 }
 
+int store_cb_pending(struct store *s, uint64_t *n, struct ota_err *err)
+{
+    static const char op[] = "cb_pending";
+    if (!n) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_CB_PENDING);
+    int rc = sqlite3_step(q);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        *n = (uint64_t)sqlite3_column_int64(q, 0);
+    } else {
+        r = db_fail(s, rc, op, err);
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
 int store_cb_unstaged(struct store *s, int64_t since_ms, int (*cb)(void *arg, int64_t task),
                       void *arg, struct ota_err *err)
 {
@@ -2331,5 +2395,301 @@ int store_cb_unstaged(struct store *s, int64_t since_ms, int (*cb)(void *arg, in
         r = cb(arg, ids[i]);
     }
     free(ids);
+    return r;
+}
+
+/* ---- SE binding, loss list, platform model (schema 4) ------------------------------------ */
+
+static int se_bind_write(struct store *s, const char *op, int64_t id, const char *msisdn,
+                         int64_t unbound_ms, struct ota_err *err)
+{
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_SE_BIND);
+    sqlite3_bind_int64(q, 1, id);
+    sqlite3_bind_text(q, 2, msisdn, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, unbound_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        release_if_empty(s);
+        return ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no SE %lld", op, (long long)id);
+    }
+    s->staged++;
+    return 0;
+}
+
+int store_se_unbind(struct store *s, int64_t id, int64_t now_ms, struct ota_err *err)
+{
+    if (id <= 0 || now_ms <= 0) {
+        return arg_fail(err, "se_unbind", "id/time");
+    }
+    return se_bind_write(s, "se_unbind", id, "", now_ms, err);
+}
+
+int store_se_bind(struct store *s, int64_t id, const char *msisdn, struct ota_err *err)
+{
+    if (id <= 0 || !valid_msisdn(msisdn, 1)) {
+        return arg_fail(err, "se_bind", "id/msisdn");
+    }
+    return se_bind_write(s, "se_bind", id, msisdn, 0, err);
+}
+
+static int loss_row(sqlite3_stmt *q, struct store_loss *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(q, 0);
+    int kind = sqlite3_column_int(q, 1);
+    if (kind != STORE_LOSS_SEID && kind != STORE_LOSS_MSISDN) {
+        return -EIO;
+    }
+    out->kind = (enum store_loss_kind)kind;
+    if (col_text(q, 2, out->value, sizeof(out->value)) < 0 ||
+        col_text(q, 3, out->reason, sizeof(out->reason)) < 0) {
+        return -EIO;
+    }
+    out->created_ms = sqlite3_column_int64(q, 4);
+    return 0;
+}
+
+int store_se_admit(struct store *s, const struct store_se *se, struct ota_err *err)
+{
+    if (!se) {
+        return arg_fail(err, "se_admit", "argument");
+    }
+    if (se->unbound_ms) {
+        return ota_fail(err, -ENOLINK, OTA_ERR_STATE, "SE %s is unbound from its MSISDN", se->seid);
+    }
+    struct store_loss l;
+    int r = store_loss_match(s, se->seid, se->msisdn, &l, err);
+    if (r == -ENOENT) {
+        return 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    return ota_fail(err, -EACCES, OTA_ERR_STATE, "SE %s is on the loss list (entry %lld, %s %s)",
+                    se->seid, (long long)l.id, l.kind == STORE_LOSS_SEID ? "seid" : "msisdn",
+                    l.value);
+}
+
+static bool valid_loss_value(enum store_loss_kind kind, const char *v)
+{
+    return kind == STORE_LOSS_SEID     ? valid_seid(v)
+           : kind == STORE_LOSS_MSISDN ? valid_msisdn(v, 1)
+                                       : false;
+}
+
+int store_loss_put(struct store *s, enum store_loss_kind kind, const char *value,
+                   const char *reason, int64_t now_ms, int64_t *id, struct ota_err *err)
+{
+    static const char op[] = "loss_put";
+    if (kind != STORE_LOSS_SEID && kind != STORE_LOSS_MSISDN) {
+        return value_fail(err, op, "kind");
+    }
+    if (!valid_loss_value(kind, value) || !printable_text(reason, 0, STORE_REASON_TEXT_MAX - 1) ||
+        !id || now_ms < 0) {
+        return arg_fail(err, op, "value/reason/id/time");
+    }
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_LOSS_PUT);
+    sqlite3_bind_int(q, 1, (int)kind);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, now_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    if (sqlite3_changes(s->db) == 1) {
+        *id = sqlite3_last_insert_rowid(s->db);
+        s->staged++;
+        return 0;
+    }
+    q = stmt(s, ST_LOSS_ID);
+    sqlite3_bind_int(q, 1, (int)kind);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(q);
+        release_if_empty(s);
+        return rc == SQLITE_DONE ? corrupt(err, op, "loss index") : db_fail(s, rc, op, err);
+    }
+    *id = sqlite3_column_int64(q, 0);
+    sqlite3_reset(q);
+    release_if_empty(s);
+    return ota_fail(err, -EEXIST, OTA_ERR_DUPLICATE, "store %s: %s is listed already (entry %lld)",
+                    op, value, (long long)*id);
+}
+
+int store_loss_del(struct store *s, int64_t id, struct ota_err *err)
+{
+    static const char op[] = "loss_del";
+    if (id <= 0) {
+        return arg_fail(err, op, "id");
+    }
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_LOSS_DEL);
+    sqlite3_bind_int64(q, 1, id);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        release_if_empty(s);
+        return ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no entry %lld", op,
+                        (long long)id);
+    }
+    s->staged++;
+    return 0;
+}
+
+/* One-row loss-list lookup on a bound statement. */
+static int loss_one(struct store *s, sqlite3_stmt *q, const char *op, struct store_loss *out,
+                    struct ota_err *err)
+{
+    int rc = sqlite3_step(q);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        struct store_loss tmp;
+        if (loss_row(q, &tmp) < 0) {
+            r = corrupt(err, op, "loss entry");
+        } else if (out) {
+            *out = tmp;
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no such entry", op);
+    } else {
+        r = db_fail(s, rc, op, err);
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
+int store_loss_get(struct store *s, int64_t id, struct store_loss *out, struct ota_err *err)
+{
+    if (id <= 0 || !out) {
+        return arg_fail(err, "loss_get", "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_LOSS_GET);
+    sqlite3_bind_int64(q, 1, id);
+    return loss_one(s, q, "loss_get", out, err);
+}
+
+int store_loss_match(struct store *s, const char *seid, const char *msisdn, struct store_loss *out,
+                     struct ota_err *err)
+{
+    static const char op[] = "loss_match";
+    bool has_seid = seid && seid[0], has_msisdn = msisdn && msisdn[0];
+    if ((has_seid && !valid_seid(seid)) || (has_msisdn && !valid_msisdn(msisdn, 1))) {
+        return arg_fail(err, op, "seid/msisdn");
+    }
+    if (!has_seid && !has_msisdn) {
+        return ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: nothing to match", op);
+    }
+    sqlite3_stmt *q = stmt(s, ST_LOSS_MATCH);
+    bind_text(q, 1, has_seid ? seid : NULL);
+    bind_text(q, 2, has_msisdn ? msisdn : NULL);
+    return loss_one(s, q, op, out, err);
+}
+
+int store_loss_list(struct store *s, int64_t after_id, size_t max,
+                    int (*cb)(void *arg, const struct store_loss *l), void *arg,
+                    struct ota_err *err)
+{
+    static const char op[] = "loss_list";
+    if (!cb || after_id < 0) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_LOSS_LIST);
+    sqlite3_bind_int64(q, 1, after_id);
+    sqlite3_bind_int64(q, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    int r = 0;
+    for (;;) {
+        int rc = sqlite3_step(q);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            r = db_fail(s, rc, op, err);
+            break;
+        }
+        struct store_loss l;
+        if (loss_row(q, &l) < 0) {
+            r = corrupt(err, op, "loss entry");
+            break;
+        }
+        r = cb(arg, &l);
+        if (r < 0) {
+            break;
+        }
+    }
+    sqlite3_reset(q);
+    return r;
+}
+
+int store_se_model_put(struct store *s, int64_t se, const char *json, int64_t now_ms,
+                       struct ota_err *err)
+{
+    static const char op[] = "se_model_put";
+    if (se <= 0 || !json || !json[0] || now_ms < 0) {
+        return arg_fail(err, op, "se/json/time");
+    }
+    int r = stage_begin(s, op, err);
+    if (r < 0) {
+        return r;
+    }
+    sqlite3_stmt *q = stmt(s, ST_MODEL_PUT);
+    sqlite3_bind_int64(q, 1, se);
+    sqlite3_bind_text(q, 2, json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, now_ms);
+    r = write_step(s, q, op, err);
+    if (r < 0) {
+        return r;
+    }
+    s->staged++;
+    return 0;
+}
+
+int store_se_model_get(struct store *s, int64_t se, char **json, int64_t *updated_ms,
+                       struct ota_err *err)
+{
+    static const char op[] = "se_model_get";
+    if (se <= 0 || !json) {
+        return arg_fail(err, op, "argument");
+    }
+    sqlite3_stmt *q = stmt(s, ST_MODEL_GET);
+    sqlite3_bind_int64(q, 1, se);
+    int rc = sqlite3_step(q);
+    int r = 0;
+    if (rc == SQLITE_ROW) {
+        bool oom = false;
+        char *t = col_dup(q, 0, &oom);
+        if (!t) {
+            r = oom ? ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "store %s: out of memory", op)
+                    : corrupt(err, op, "model");
+        } else {
+            *json = t;
+            if (updated_ms) {
+                *updated_ms = sqlite3_column_int64(q, 1);
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        r = ota_fail(err, -ENOENT, OTA_ERR_MISSING, "store %s: no model for SE %lld", op,
+                     (long long)se);
+    } else {
+        r = db_fail(s, rc, op, err);
+    }
+    sqlite3_reset(q);
     return r;
 }

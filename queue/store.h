@@ -44,7 +44,7 @@
 #include "ota/ota_common.h"
 #include "queue/task.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_SEID_MAX 64   /* SEID text (hex or printable), without NUL */
 #define STORE_MSISDN_MAX 21 /* digits */
 #define STORE_BATCH_MAX 32  /* SE batch label */
@@ -110,6 +110,7 @@ struct store_se {
     char seid[STORE_SEID_MAX + 1];
     char msisdn[STORE_MSISDN_MAX + 1]; /* "" = none bound */
     char batch[STORE_BATCH_MAX + 1];   /* "" = none */
+    int64_t unbound_ms;                /* 0 = bound; else when it was unbound (schema 4) */
 };
 
 /*
@@ -122,7 +123,10 @@ struct store_se {
 int store_se_put(struct store *s, const char *seid, const char *msisdn, const char *batch,
                  int64_t *id, struct ota_err *err) OTA_MUST_CHECK;
 
-/* Change an SE's MSISDN ("" unbinds). -ENOENT, -EINVAL. */
+/*
+ * Change an SE's MSISDN (staged; the binding state stays as it is: see
+ * store_se_unbind / store_se_bind for the rules of spec 5.5.2). -ENOENT, -EINVAL.
+ */
 int store_se_set_msisdn(struct store *s, int64_t id, const char *msisdn,
                         struct ota_err *err) OTA_MUST_CHECK;
 
@@ -142,7 +146,28 @@ int store_se_by_msisdn(struct store *s, const char *msisdn, struct store_se *out
 /* SEs registered. */
 int store_se_count(struct store *s, uint64_t *n, struct ota_err *err) OTA_MUST_CHECK;
 
-/* Which SEs a job covers: a SEID range (lexicographic, inclusive; NULL = open) and/or a batch. */
+/*
+ * Binding (spec 5.5.2, schema 4; staged). unbind: the SE keeps its row, its
+ * model and its tasks, loses its MSISDN and may get no new task
+ * (store_se_admit) until bound again; now_ms > 0 is recorded as unbound_ms.
+ * bind: MSISDN 1..21 digits, the SE bound again. -ENOENT, -EINVAL.
+ */
+int store_se_unbind(struct store *s, int64_t id, int64_t now_ms,
+                    struct ota_err *err) OTA_MUST_CHECK;
+int store_se_bind(struct store *s, int64_t id, const char *msisdn,
+                  struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * May se (as read by store_se_get / _find) get a new task? 0; -ENOLINK
+ * (OTA_ERR_STATE) when it is unbound; -EACCES (OTA_ERR_STATE) when its SEID
+ * or its MSISDN is on the loss list (the message names the entry).
+ */
+int store_se_admit(struct store *s, const struct store_se *se, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Which SEs a job covers: a SEID range (lexicographic, inclusive; NULL = open) and/or a batch.
+ * Only SEs that may get tasks are scanned (bound, not loss-listed: spec 5.5.2).
+ */
 struct store_se_filter {
     const char *seid_lo, *seid_hi;
     const char *batch; /* NULL = any */
@@ -477,6 +502,9 @@ int store_cb_due(struct store *s, int64_t now_ms, size_t max,
                  int (*cb)(void *arg, const struct store_cb *c), void *arg,
                  struct ota_err *err) OTA_MUST_CHECK;
 
+/* Rows still to be delivered (state pending): the outbox depth, for metrics. */
+int store_cb_pending(struct store *s, uint64_t *n, struct ota_err *err) OTA_MUST_CHECK;
+
 /* The newest row's created time (0 when the outbox is empty). */
 int store_cb_watermark(struct store *s, int64_t *ms, struct ota_err *err) OTA_MUST_CHECK;
 
@@ -488,3 +516,65 @@ int store_cb_watermark(struct store *s, int64_t *ms, struct ota_err *err) OTA_MU
  */
 int store_cb_unstaged(struct store *s, int64_t since_ms, int (*cb)(void *arg, int64_t task),
                       void *arg, struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- the loss list (schema 4, spec 5.5.2) ---------------------------------------------- */
+
+/*
+ * SEs reported lost, by SEID or by MSISDN (every SE bound to it). An SE on
+ * the list cannot be registered, bound or given new tasks; its tasks
+ * already queued stay (cancel them through the task API).
+ */
+enum store_loss_kind {
+    STORE_LOSS_SEID = 0,
+    STORE_LOSS_MSISDN = 1,
+};
+
+struct store_loss {
+    int64_t id;
+    enum store_loss_kind kind;
+    char value[STORE_SEID_MAX + 1]; /* the SEID or the MSISDN */
+    char reason[STORE_REASON_TEXT_MAX];
+    int64_t created_ms;
+};
+
+/*
+ * Add an entry (staged). value: a SEID (1..64 printable) or an MSISDN
+ * (1..21 digits) per kind; reason 0..159 printable. *id gets its id.
+ * -EEXIST when the same (kind, value) is listed (*id then holds that
+ * entry's id; nothing staged), -EINVAL.
+ */
+int store_loss_put(struct store *s, enum store_loss_kind kind, const char *value,
+                   const char *reason, int64_t now_ms, int64_t *id,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* Remove entry id (staged). -ENOENT. */
+int store_loss_del(struct store *s, int64_t id, struct ota_err *err) OTA_MUST_CHECK;
+
+/* Entry id. -ENOENT. */
+int store_loss_get(struct store *s, int64_t id, struct store_loss *out,
+                   struct ota_err *err) OTA_MUST_CHECK;
+
+/* Up to max entries with id > after_id, in id order; cb returns 0 to go on, < 0 to stop. */
+int store_loss_list(struct store *s, int64_t after_id, size_t max,
+                    int (*cb)(void *arg, const struct store_loss *l), void *arg,
+                    struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The oldest entry naming seid or msisdn (either may be NULL or ""). 0 with
+ * *out (may be NULL) filled, -ENOENT when neither is listed.
+ */
+int store_loss_match(struct store *s, const char *seid, const char *msisdn, struct store_loss *out,
+                     struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- the per-SE platform model (schema 4, spec 5.8.7) ----------------------------------- */
+
+/*
+ * The SE's application / SD / space model as JSON text (gateway/platform.h
+ * plat_model_to_json); the store only keeps the text. put replaces it
+ * (staged); get gives a malloc'ed copy (free it) and when it was written
+ * (updated_ms may be NULL). -ENOENT when none is stored, -EINVAL.
+ */
+int store_se_model_put(struct store *s, int64_t se, const char *json, int64_t now_ms,
+                       struct ota_err *err) OTA_MUST_CHECK;
+int store_se_model_get(struct store *s, int64_t se, char **json, int64_t *updated_ms,
+                       struct ota_err *err) OTA_MUST_CHECK;

@@ -53,6 +53,9 @@ static const char *const op_names[TASK_OP__COUNT] = {
     [TASK_OP_SD_KEY_UPDATE] = "sd-key-update",
     [TASK_OP_INFO_SYNC] = "info-sync",
     [TASK_OP_CUSTOM] = "custom",
+    [TASK_OP_AT_LOCK] = "antitheft-lock",
+    [TASK_OP_AT_UNLOCK] = "antitheft-unlock",
+    [TASK_OP_AT_WIPE] = "antitheft-wipe",
 };
 
 static const char *const channel_names[TASK_CH__COUNT] = {

@@ -82,6 +82,14 @@ enum task_op {
     TASK_OP_SD_KEY_UPDATE = 9,
     TASK_OP_INFO_SYNC = 10,
     TASK_OP_CUSTOM = 11,
+    /*
+     * ITU-T X.1127 anti-theft (gateway/api_antitheft.c): an SCP80 script
+     * as op scp80 takes it, sent with a minimum security no key set can
+     * lower (eng_spi_antitheft), at urgent priority, also to loss-listed SEs.
+     */
+    TASK_OP_AT_LOCK = 12,
+    TASK_OP_AT_UNLOCK = 13,
+    TASK_OP_AT_WIPE = 14,
     TASK_OP__COUNT
 };
 
@@ -107,6 +115,12 @@ int task_channel_parse(const char *name, enum task_channel *out);
 static inline bool task_state_final(enum task_state s)
 {
     return s >= TASK_DONE && s < TASK_STATE__COUNT;
+}
+
+/* Anti-theft operations (lock, unlock, wipe): the engine and the APIs treat them apart. */
+static inline bool task_op_antitheft(enum task_op op)
+{
+    return op == TASK_OP_AT_LOCK || op == TASK_OP_AT_UNLOCK || op == TASK_OP_AT_WIPE;
 }
 
 static inline bool task_state_active(enum task_state s)

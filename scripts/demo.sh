@@ -54,19 +54,29 @@ wait_file() {
 
 echo "== the otagw daemon: HTTP API -> task engine -> CMPP -> simulated cards -> PoR -> done =="
 pop=tests/sim/sample-population.jsonl
-# otagw's port is chosen first: the simulator's wallet calls it after a push.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$build/bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --population "$pop" \
-  --wallet-url "http://127.0.0.1:$port" --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+# Both ports are chosen first: otagw starts first (it makes its TLS certificate, which the
+# simulator's wallet then trusts), its CMPP link connects once the simulator listens.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+ismg=$(free_port)
+cert=$tmp/otagw-cert.pem
+# No plain_http: TLS is the default. [tls] self_signed = yes (the default) generates cert
+# and key on first start; a real deployment names its own files there.
+# The transport key the platforms wrap keys under: a 3DES 2-key key (3DES-ECB carries DES,
+# 3DES and AES keys alike). The master key that seals the store is made by otagw itself.
+"$build/bin/otatool" keys-gen-master "$tmp/transport.key" --len 16
 cat > "$tmp/otagw.conf" <<EOF
 [gateway]
 listen = 127.0.0.1:$port
 log_file = $tmp/otagw.log
+[tls]
+cert = $cert
+key = $tmp/otagw-key.pem
 [engine]
 db = $tmp/otagw.db
+[keys]
+# Keys are imported wrapped under this transport key, with their KCVs (docs/keys.md).
+transport_key_file = $tmp/transport.key
 [wallet]
 wait_pull = yes
 scp02_level = 03
@@ -77,25 +87,46 @@ port = $ismg
 sp_id = 901234
 secret = otagw-test
 EOF
+# API tokens (issue #7, docs/auth.md): made offline in the auth file next to the engine
+# database, shown once, stored only as SHA-256: an admin for the calls below, a client for
+# the simulator's wallet. Every API route but health and the OpenAPI document needs one.
+"$build/bin/otatool" token create --db "$tmp/otagw.db" --name demo-admin --role admin \
+  --out "$tmp/admin.tok" > /dev/null
+"$build/bin/otatool" token create --db "$tmp/otagw.db" --name demo-wallet --role client \
+  --out "$tmp/wallet.tok" > /dev/null
 "$build/bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/otagw.out" 2>&1 &
 gw_pid=$!
 wait_file "$tmp/port"
+"$build/bin/otagw-sim" --ismg "127.0.0.1:$ismg" --secret otagw-test --population "$pop" \
+  --wallet-url "https://127.0.0.1:$port" --wallet-ca "$cert" --wallet-token "@$tmp/wallet.tok" \
+  --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
+sim_pid=$!
+wait_file "$tmp/sim.json"
 cat "$tmp/otagw.out"
+echo "TLS (1.2/1.3 only): otagw generated a self-signed certificate, $(grep -o 'sha256=[0-9A-F:]*' "$tmp/otagw.log" | head -n 1)"
+if command -v curl >/dev/null; then
+  echo "  curl --cacert otagw-cert.pem https://127.0.0.1:$port/v1/health -> HTTP $(curl -sS -o /dev/null -w '%{http_code} over %{scheme}' --cacert "$cert" "https://127.0.0.1:$port/v1/health")"
+  echo "  plain http://127.0.0.1:$port/v1/health -> $(curl -sS -m 3 -o /dev/null "http://127.0.0.1:$port/v1/health" 2>&1 | head -c 60 || true)"
+fi
 echo "simulator: ISMG on 127.0.0.1:$ismg, $(wc -l < "$pop") sample SEs"
 
-python3 - "$(cat "$tmp/port")" "$pop" <<'EOF'
-import json, sys, time, urllib.request, urllib.error
+API_TOKEN=$(cat "$tmp/admin.tok") \
+python3 - "$(cat "$tmp/port")" "$pop" "$cert" "$build/bin/otatool" "$tmp/transport.key" <<'EOF'
+import json, os, ssl, subprocess, sys, time, urllib.request, urllib.error
 
-base = f"http://127.0.0.1:{sys.argv[1]}"
+base = f"https://127.0.0.1:{sys.argv[1]}"
 ses = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+tls = ssl.create_default_context(cafile=sys.argv[3])  # verifies chain and 127.0.0.1
 
-def call(method, path, body=None):
+def call(method, path, body=None, token=os.environ["API_TOKEN"]):
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(base + path, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=tls) as r:
             return r.status, json.loads(r.read() or b"{}")
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read() or b"{}")
@@ -111,23 +142,39 @@ for _ in range(100):
         break
     time.sleep(0.1)
 print("health:", json.dumps(h["links"]))
+print("auth: GET /v1/stats without a token ->", call("GET", "/v1/stats", token="")[0],
+      "; with the admin token ->", call("GET", "/v1/stats")[0])
 
 ALG = {"AES": 0x2, "DES": 0x1, "3DES2": 0x5, "3DES3": 0x9}
+CIPHER = {"AES": "aes", "DES": "des", "3DES2": "3des2", "3DES3": "3des3"}
+
+def wrap(cipher, key):
+    # what a platform does before the import: otatool wrap-key under the shared transport key
+    out = subprocess.run([sys.argv[4], "wrap-key", "--transport-key-file", sys.argv[5],
+                          "--cipher", cipher, "--key", key], check=True, capture_output=True,
+                         text=True).stdout
+    w = json.loads(out)
+    return w["wrapped"], w["kcv"]
+
 for s in ses:
     must("register", call("POST", "/v1/ses", {"seid": s["seid"], "msisdn": s["msisdn"],
                                               "batch": "sample"}))
     for k in s["scp80"]:
+        wc, cc = wrap(CIPHER[k["kic_alg"]], k["kic"])
+        wi, ci = wrap(CIPHER[k["kid_alg"]], k["kid"])
         must("keys", call("POST", f"/v1/ses/{s['seid']}/keys/scp80", {
             "tar": k["tar"], "kvn": k["kvn"], "spi": "1639",
             "kic": "%02X" % (k["kvn"] << 4 | ALG[k["kic_alg"]]),
             "kid": "%02X" % (k["kvn"] << 4 | ALG[k["kid_alg"]]),
-            "kic_key": k["kic"], "kid_key": k["kid"], "cc_len": 8}))
+            "kic_key_wrapped": wc, "kid_key_wrapped": wi, "kcv": cc + ci, "cc_len": 8}))
     for k in s.get("scp02", []):
+        w = [wrap("3des2", k[n]) for n in ("enc", "mac", "dek")]
         must("sd keys", call("POST", f"/v1/ses/{s['seid']}/keys/sd", {
-            "sd_aid": "A000000151000000", "kvn": k["kvn"], "enc": k["enc"], "mac": k["mac"],
-            "dek": k["dek"]}))
+            "sd_aid": "A000000151000000", "kvn": k["kvn"], "enc_wrapped": w[0][0],
+            "mac_wrapped": w[1][0], "dek_wrapped": w[2][0], "kcv": "".join(x[1] for x in w)}))
     print(f"registered SE {s['seid'][:24]:24} MSISDN {s['msisdn']}, "
-          f"{len(s['scp80'])} SCP80 + {len(s.get('scp02', []))} SCP02 key set(s) imported")
+          f"{len(s['scp80'])} SCP80 + {len(s.get('scp02', []))} SCP02 key set(s) imported "
+          "wrapped under the transport key, KCVs checked")
 
 t0 = time.time()
 tasks = []

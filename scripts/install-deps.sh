@@ -17,7 +17,7 @@ PKGS=(
   # SMPP codec for the simulator's SMSC side; Kannel bearerbox as the SMPP peer
   libsmpp34-dev kannel kannel-dev
   # HSM (PKCS#11) for the key store and its tests
-  softhsm2 libp11-dev opensc-pkcs11
+  softhsm2 libp11-dev libp11-kit-dev opensc-pkcs11
   # unit tests
   libcmocka-dev
   # outside judges and helpers used by integration tests

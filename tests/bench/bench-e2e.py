@@ -60,6 +60,8 @@ class Api:
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
         hdr = {"Content-Type": "application/json"} if data is not None else {}
+        if TOKEN:
+            hdr["Authorization"] = "Bearer " + TOKEN
         for attempt in range(3):
             try:
                 if self.c is None:
@@ -142,6 +144,7 @@ def parallel(n_threads, items, fn):
 
 
 PORT = None
+TOKEN = None  # an admin API token (issue #7), made with otatool before otagw starts
 
 
 def main():
@@ -178,7 +181,7 @@ def main():
 
 
 def run(a, tmp, procs):
-    global PORT
+    global PORT, TOKEN
     rnd = random.Random()
     ses = []
     with open(f"{tmp}/pop.jsonl", "w") as f:
@@ -213,6 +216,7 @@ def run(a, tmp, procs):
     with open(f"{tmp}/otagw.conf", "w") as f:
         f.write(f"""[gateway]
 listen = 127.0.0.1:0
+plain_http = yes
 log_level = notice
 log_file = {tmp}/gw.log
 max_body = 4M
@@ -223,6 +227,9 @@ por_timeout = 60s
 dlr_timeout = 120s
 backoff = 1s
 keep_history = yes
+[keys]
+# Test keys arrive in clear over loopback (the key store refuses that by default).
+clear_import = yes
 [wallet]
 wait_pull = no
 [link sim]
@@ -234,6 +241,10 @@ window = {a.window}
 sp_id = 901234
 secret = otagw-test
 """)
+    subprocess.run([f"{a.bin}/otatool", "token", "create", "--db", f"{tmp}/otagw.db",
+                    "--name", "bench", "--role", "admin", "--out", f"{tmp}/admin.tok"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    TOKEN = open(f"{tmp}/admin.tok").read().strip()
     gw_err = open(f"{tmp}/gw.err", "w")
     gw = subprocess.Popen(
         [f"{a.bin}/otagw", "-c", f"{tmp}/otagw.conf", "--port-file", f"{tmp}/port"],

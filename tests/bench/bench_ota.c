@@ -8,9 +8,16 @@
  * of both kinds. Prints one JSON object: rates, sampled per-packet latency
  * percentiles, CPU time and peak RSS. Targets: >= 100,000 AES and
  * >= 30,000 3DES packets/s. `--quick` runs each case ~0.3 s for CI.
+ *
+ * The same encode cases also run through the PKCS#11 backend (issue #7): the
+ * keys are imported into a SoftHSM2 token the bench creates in a temporary
+ * directory, so every cipher and MAC block goes through the token. The
+ * scp80_*_pkcs11 figures are the price of the HSM path next to the local
+ * one; "pkcs11": false when SoftHSM2 is not installed.
  */
 /* sched_setaffinity() and CPU_SET() are GNU extensions */
 #define _GNU_SOURCE
+#include "gateway/p11.h"
 #include "ota/ota.h"
 
 #include <sched.h>
@@ -18,7 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SAMPLE_EVERY 16 /* time one packet in 16: keeps the clock out of the rate */
 #define MAX_SAMPLES 65536
@@ -114,6 +123,58 @@ static void setup_case(struct bench_case *bc, bool aes)
     bc->keys.kid = &bc->kid;
 }
 
+#define BENCH_P11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+/*
+ * A fresh SoftHSM2 token in a temporary directory (dir, mkdtemp'ed by the
+ * caller), opened and logged in. NULL when SoftHSM2 is absent or fails.
+ */
+static struct p11 *bench_p11_open(const char *dir)
+{
+    struct p11_conf conf = {.module = BENCH_P11_MODULE, .token_label = "bench-ota", .pin = "1234"};
+    char path[160], cmd[320];
+    struct ota_err e;
+    struct p11 *p = NULL;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/tokens", dir);
+    if (access(BENCH_P11_MODULE, R_OK) != 0 || mkdir(path, 0700) != 0) {
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
+    f = fopen(path, "w");
+    if (!f) {
+        return NULL;
+    }
+    fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+            dir);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", path, 1);
+    snprintf(cmd, sizeof(cmd),
+             "softhsm2-util --init-token --free --label bench-ota --pin 1234 --so-pin 5678 "
+             ">/dev/null 2>&1");
+    if (system(cmd) != 0 || p11_open(&conf, &p, &e) != 0) {
+        fprintf(stderr, "bench-ota: no PKCS#11 token: %s\n", p ? "" : e.msg);
+        return NULL;
+    }
+    return p;
+}
+
+/* Move a case's KIc/KID into the token: the case then holds token references only. */
+static void bench_p11_keys(struct p11 *p, struct bench_case *bc, bool aes)
+{
+    const char *lic = aes ? "bench-aes-kic" : "bench-3des-kic";
+    const char *lid = aes ? "bench-aes-kid" : "bench-3des-kid";
+    struct ota_err e;
+
+    if ((p11_import_clear(p, &bc->kic, lic, &e) != 0 && e.code != OTA_ERR_DUPLICATE) ||
+        (p11_import_clear(p, &bc->kid, lid, &e) != 0 && e.code != OTA_ERR_DUPLICATE) ||
+        p11_key(p, lic, &bc->kic, &e) != 0 || p11_key(p, lid, &bc->kid, &e) != 0) {
+        fprintf(stderr, "bench-ota: token keys: %s\n", e.msg);
+        exit(1);
+    }
+}
+
 static void finish(struct result *r, unsigned long n, double dt, uint64_t *samples, size_t ns)
 {
     r->n = n;
@@ -123,7 +184,8 @@ static void finish(struct result *r, unsigned long n, double dt, uint64_t *sampl
     r->p99_ns = ns ? (double)samples[(ns * 99) / 100] : 0;
 }
 
-static void bench_encode(struct ota_crypto *cx, bool aes, double secs, struct result *r)
+static void bench_encode(struct ota_crypto *cx, struct p11 *p, bool aes, double secs,
+                         struct result *r)
 {
     static uint64_t samples[MAX_SAMPLES];
     struct bench_case bc;
@@ -144,6 +206,20 @@ static void bench_encode(struct ota_crypto *cx, bool aes, double secs, struct re
         ota_scp80_cmd_decode(cx, &bc.keys, pkt, (size_t)len, work, sizeof(work), &rx, &e) != 0) {
         fprintf(stderr, "bench-ota: self-check failed: %s\n", e.msg);
         exit(1);
+    }
+    if (p) {
+        /* the token must produce the very same packet as the local keys */
+        uint8_t ref[OTA_SCP80_MAX_PACKET];
+        int rlen = len;
+        memcpy(ref, pkt, (size_t)len);
+        bench_p11_keys(p, &bc, aes);
+        len = ota_scp80_cmd_encode(cx, &bc.cmd, &bc.keys, script, sizeof(script), pkt, sizeof(pkt),
+                                   NULL, &e);
+        if (len != rlen || memcmp(pkt, ref, (size_t)len) != 0) {
+            fprintf(stderr, "bench-ota: PKCS#11 self-check failed: %s\n",
+                    len < 0 ? e.msg : "packets differ");
+            exit(1);
+        }
     }
     t0 = now_s();
     for (;;) {
@@ -228,7 +304,10 @@ static void print_result(const char *name, const char *unit, const struct result
 int main(int argc, char **argv)
 {
     struct ota_crypto *cx;
-    struct result aes, tdes, por_aes, por_tdes;
+    struct result aes, tdes, por_aes, por_tdes, aes_p11 = {0}, tdes_p11 = {0};
+    char p11_dir[] = "/tmp/bench-ota-p11-XXXXXX";
+    struct p11 *p11 = NULL;
+    bool have_p11 = false;
     struct rusage ru;
     double secs = 2.0;
     int cpu;
@@ -246,10 +325,24 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-ota: no crypto context\n");
         return 1;
     }
-    bench_encode(cx, true, secs, &aes);
-    bench_encode(cx, false, secs, &tdes);
+    bench_encode(cx, NULL, true, secs, &aes);
+    bench_encode(cx, NULL, false, secs, &tdes);
     bench_por(cx, true, secs, &por_aes);
     bench_por(cx, false, secs, &por_tdes);
+    if (mkdtemp(p11_dir)) {
+        p11 = bench_p11_open(p11_dir);
+        if (p11) {
+            bench_encode(cx, p11, true, secs, &aes_p11);
+            bench_encode(cx, p11, false, secs, &tdes_p11);
+            p11_close(p11);
+            have_p11 = true;
+        }
+        char cmd[96];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", p11_dir);
+        if (system(cmd) != 0) {
+            fprintf(stderr, "bench-ota: could not remove %s\n", p11_dir);
+        }
+    }
     ota_crypto_free(cx);
     getrusage(RUSAGE_SELF, &ru);
 
@@ -261,6 +354,12 @@ int main(int argc, char **argv)
     print_result("scp80_3des", "packets_per_s", &tdes, false);
     print_result("por_aes", "decode_per_s", &por_aes, false);
     print_result("por_3des", "decode_per_s", &por_tdes, false);
+    printf("  \"pkcs11\": %s,\n", have_p11 ? "true" : "false");
+    if (have_p11) {
+        printf("  \"pkcs11_module\": \"%s\",\n", BENCH_P11_MODULE);
+        print_result("scp80_aes_pkcs11", "packets_per_s", &aes_p11, false);
+        print_result("scp80_3des_pkcs11", "packets_per_s", &tdes_p11, false);
+    }
     printf("  \"target_aes_met\": %s,\n", aes.per_s >= 100000 ? "true" : "false");
     printf("  \"target_3des_met\": %s,\n", tdes.per_s >= 30000 ? "true" : "false");
     printf("  \"cpu_user_s\": %.3f,\n", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6);

@@ -72,6 +72,7 @@ ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])'
 cat > "$tmp/otagw.conf" <<EOF
 [gateway]
 listen = 127.0.0.1:0
+plain_http = yes
 log_level = info
 log_file = $tmp/gw.log
 [engine]
@@ -81,6 +82,9 @@ backoff = 1s
 por_timeout = 60s
 dlr_timeout = 60s
 max_attempts = 1
+[keys]
+# Test keys arrive in clear over loopback (the key store refuses that by default).
+clear_import = yes
 [wallet]
 wait_pull = no
 [link sim]
@@ -93,6 +97,9 @@ resp_timeout = 30s
 sp_id = 901234
 secret = otagw-test
 EOF
+# An admin API token (issue #7), made in the auth file next to the engine database.
+"$bin/otatool" token create --db "$tmp/otagw.db" --name jobs-admin --role admin \
+  --out "$tmp/admin.tok" > /dev/null || fail "otatool token create"
 "$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2> "$tmp/gw.err" &
 gw_pid=$!
 wait_file "$tmp/port" || fail "otagw did not start"
@@ -115,8 +122,10 @@ class Api:
             try:
                 if self.c is None:
                     self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                self.c.request(method, path, body=data,
-                               headers={"Content-Type": "application/json"} if data else {})
+                hdrs = {"Authorization": "Bearer " + os.environ["API_TOKEN"]}
+                if data:
+                    hdrs["Content-Type"] = "application/json"
+                self.c.request(method, path, body=data, headers=hdrs)
                 r = self.c.getresponse()
                 return r.status, json.loads(r.read() or b"{}")
             except (http.client.HTTPException, OSError):
@@ -333,7 +342,7 @@ elif cmd == "cancel":
     print("cancel ok (queued -> cancelled), terminate ok (active -> cancelled/terminated)")
 PYEOF
 
-export SIM_PID=$sim_pid COUNTS=$tmp/counts.json
+export SIM_PID=$sim_pid COUNTS=$tmp/counts.json API_TOKEN=$(cat "$tmp/admin.tok")
 t0=$(date +%s)
 python3 "$tmp/api.py" "$port" register "$tmp/pop.jsonl" || fail "register"
 t1=$(date +%s)

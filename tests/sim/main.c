@@ -45,7 +45,9 @@ struct sim_opts {
     uint32_t rate, window, heartbeat_s, resp_timeout_ms, gateway_code;
     const char *faults;
     const char *port_file, *counts_file;
-    const char *wallet_url; /* NULL: pushes are only recorded */
+    const char *wallet_url;   /* NULL: pushes are only recorded */
+    const char *wallet_ca;    /* --wallet-ca: CA file verifying an https wallet URL */
+    const char *wallet_token; /* --wallet-token: client API token or @FILE */
     double duration_s;
 };
 
@@ -76,7 +78,8 @@ static void usage(FILE *f)
                "                 [--seed HEX] [--rate N] [--window N] [--faults SPEC]\n"
                "                 [--heartbeat-s S] [--resp-timeout-ms MS]\n"
                "                 [--port-file PATH] [--counts-file PATH] [--duration S]\n"
-               "                 [--wallet-url http://127.0.0.1:PORT]\n"
+               "                 [--wallet-url http[s]://127.0.0.1:PORT [--wallet-ca FILE]\n"
+               "                  [--wallet-token TOKEN|@FILE]]\n"
                "At least one of --ismg / --smsc. Port 0 picks a free port (see --port-file).\n"
                "Faults: reject=P,throttle=P,dlr_lost=P,dlr_late_ms=MS,dlr_fail=P,card_absent=P,\n"
                "        por_lost=P,por_corrupt=P,drop_every_s=S (P in [0,1]).\n"
@@ -187,6 +190,8 @@ enum opt_id {
     OPT_COUNTS_FILE,
     OPT_DURATION,
     OPT_WALLET_URL,
+    OPT_WALLET_CA,
+    OPT_WALLET_TOKEN,
     OPT_HELP,
 };
 
@@ -220,6 +225,8 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
         {"counts-file", required_argument, NULL, OPT_COUNTS_FILE},
         {"duration", required_argument, NULL, OPT_DURATION},
         {"wallet-url", required_argument, NULL, OPT_WALLET_URL},
+        {"wallet-ca", required_argument, NULL, OPT_WALLET_CA},
+        {"wallet-token", required_argument, NULL, OPT_WALLET_TOKEN},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -336,6 +343,12 @@ static int parse_opts(int argc, char **argv, struct sim_opts *o)
                 return bad_opt("duration", optarg);
             }
             o->duration_s = (double)v64;
+            break;
+        case OPT_WALLET_CA:
+            o->wallet_ca = optarg;
+            break;
+        case OPT_WALLET_TOKEN:
+            o->wallet_token = optarg;
             break;
         case OPT_WALLET_URL:
             o->wallet_url = optarg;
@@ -655,7 +668,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (opts.wallet_url != NULL) {
-        struct sim_wallet_conf wc = {.url = opts.wallet_url};
+        struct sim_wallet_conf wc = {
+            .url = opts.wallet_url, .ca_file = opts.wallet_ca, .token = opts.wallet_token};
         rc = sim_wallet_new(app->loop, app->pop, &wc, &app->wallet, &err);
         if (rc < 0) {
             fprintf(stderr, "otagw-sim: --wallet-url: %s\n", err.msg);

@@ -73,6 +73,7 @@ struct sim_wallet {
     struct lws_protocols protocols[2];
     char host[256];
     int port;
+    bool tls; /* https:// URL: chain and host name verified against the CA file */
     unsigned max_sessions, max_queue;
     double timeout_s;
     struct wsess *running;
@@ -80,7 +81,8 @@ struct sim_wallet {
     struct wjob *q_head, *q_tail;
     unsigned n_queued;
     uint16_t seq;
-    ev_timer pump; /* starts waiting pushes on the next loop turn */
+    char auth[320]; /* "Bearer <token>" or "" */
+    ev_timer pump;  /* starts waiting pushes on the next loop turn */
     struct sim_wallet_counts counts;
 };
 
@@ -318,6 +320,8 @@ static int sess_send(struct wsess *s, const char *path, json_t *body)
     i.host = w->host;
     i.origin = w->host;
     i.method = "POST";
+    i.ssl_connection = w->tls ? LCCSCF_USE_SSL : 0;
+    i.alpn = "http/1.1";
     i.protocol = w->protocols[0].name;
     i.local_protocol_name = w->protocols[0].name;
     i.opaque_user_data = s;
@@ -576,6 +580,11 @@ static int wallet_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void
             lws_add_http_header_content_length(wsi, s->out_len, p, end)) {
             return -1;
         }
+        if (s->w->auth[0] && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
+                                                          (const unsigned char *)s->w->auth,
+                                                          (int)strlen(s->w->auth), p, end)) {
+            return -1;
+        }
         lws_client_http_body_pending(wsi, 1);
         lws_callback_on_writable(wsi);
         return 0;
@@ -631,10 +640,15 @@ static int wallet_lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void
 static int parse_url(struct sim_wallet *w, const char *url, struct ota_err *err)
 {
     const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) {
-        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "wallet: URL must start with http://");
+    if (strncmp(p, "http://", 7) == 0) {
+        p += 7;
+    } else if (strncmp(p, "https://", 8) == 0) {
+        p += 8;
+        w->tls = true;
+    } else {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE,
+                        "wallet: URL must start with http:// or https://");
     }
-    p += 7;
     const char *colon = strrchr(p, ':');
     size_t hlen = colon ? (size_t)(colon - p) : strlen(p);
     while (hlen > 0 && p[hlen - 1] == '/') {
@@ -645,7 +659,7 @@ static int parse_url(struct sim_wallet *w, const char *url, struct ota_err *err)
     }
     memcpy(w->host, p, hlen);
     w->host[hlen] = '\0';
-    w->port = 80;
+    w->port = w->tls ? 443 : 80;
     if (colon) {
         char *end;
         long port = strtol(colon + 1, &end, 10);
@@ -654,6 +668,31 @@ static int parse_url(struct sim_wallet *w, const char *url, struct ota_err *err)
         }
         w->port = (int)port;
     }
+    return 0;
+}
+
+/* w->auth from the token text or "@PATH" (its first line, blanks trimmed). */
+static int load_token(struct sim_wallet *w, const char *t, struct ota_err *err)
+{
+    char buf[256] = "";
+    if (t[0] == '@') {
+        FILE *f = fopen(t + 1, "r");
+        if (!f) {
+            int e = errno;
+            return ota_fail(err, -e, OTA_ERR_ARG, "wallet: token file %s: %s", t + 1, strerror(e));
+        }
+        if (!fgets(buf, sizeof(buf), f)) {
+            buf[0] = '\0';
+        }
+        fclose(f);
+        buf[strcspn(buf, " \t\r\n")] = '\0';
+        t = buf;
+    }
+    size_t n = strlen(t);
+    if (n == 0 || n > 200 || strcspn(t, " \t\r\n\"") != n) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "wallet: token: 1..200 printable characters");
+    }
+    snprintf(w->auth, sizeof(w->auth), "Bearer %s", t);
     return 0;
 }
 
@@ -668,6 +707,9 @@ int sim_wallet_new(struct ev_loop *loop, struct sim_pop *pop, const struct sim_w
         return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "wallet: out of memory");
     }
     int rc = parse_url(w, c->url, err);
+    if (rc == 0 && c->token) {
+        rc = load_token(w, c->token, err);
+    }
     if (rc) {
         free(w);
         return rc;
@@ -692,6 +734,23 @@ int sim_wallet_new(struct ev_loop *loop, struct sim_pop *pop, const struct sim_w
     info.protocols = w->protocols;
     info.gid = -1;
     info.uid = -1;
+    if (w->tls) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        if (c->ca_file) {
+            /* lws only logs a CA file it cannot read: fail here, naming it. */
+            FILE *f = fopen(c->ca_file, "r");
+            if (!f) {
+                int e = errno;
+                free(w);
+                return ota_fail(err, -e, OTA_ERR_ARG, "wallet: CA file %s: %s", c->ca_file,
+                                strerror(e));
+            }
+            fclose(f);
+            /* Only this CA: otagw's own certificate, not whatever the system trusts. */
+            info.client_ssl_ca_filepath = c->ca_file;
+            info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+        }
+    }
     w->ctx = lws_create_context(&info);
     if (!w->ctx) {
         free(w);

@@ -28,10 +28,18 @@
 #define SIM_WALLET_DEFAULT_TIMEOUT_MS 10000u
 
 struct sim_wallet_conf {
-    const char *url;       /* "http://host:port" (http only, no path) */
+    const char *url;       /* "http://host:port" or "https://host:port" (no path) */
+    const char *ca_file;   /* https: PEM CA bundle otagw's certificate must chain to
+                              (its self-signed otagw-cert.pem); NULL = system store */
     unsigned max_sessions; /* concurrent sessions; 0 = 64 */
     unsigned max_queue;    /* pushes waiting for a slot; 0 = 100000 */
     unsigned timeout_ms;   /* per HTTP request; 0 = 10 s */
+    /*
+     * API token of a client principal (otagw issue #7), sent as
+     * "Authorization: Bearer"; "@PATH" reads it from PATH's first line (keeps
+     * it out of the process list). NULL = no header.
+     */
+    const char *token;
 };
 
 struct sim_wallet_counts {

@@ -293,7 +293,7 @@ static void test_list_and_get_errors(void **state)
     int64_t b =
         post_task(f, NULL,
                   "{\"seid\":\"SE-B\",\"op\":\"app-lock\",\"params\":{\"aid\":\"A000000001\"},"
-                  "\"schedule\":{\"delay_s\":60},\"priority\":3}");
+                  "\"schedule\":{\"delay_s\":60},\"priority\":2}");
     struct ts_http_resp r;
     http_do(f, "GET", "/v1/tasks?seid=SE-B", NULL, NULL, &r);
     assert_status(&r, 200);
@@ -301,7 +301,7 @@ static void test_list_and_get_errors(void **state)
     assert_true(json_is_null(json_object_get(r.json, "active")));
     json_t *q = json_object_get(r.json, "queued");
     assert_int_equal(json_array_size(q), 2);
-    /* dispatch order: priority 3 first */
+    /* dispatch order: priority 2 first */
     assert_int_equal(jint(json_array_get(q, 0), "id"), b);
     assert_int_equal(jint(json_array_get(q, 1), "id"), a);
     assert_string_equal(jstr(json_array_get(q, 0), "channel"), "scp80");
@@ -459,6 +459,9 @@ static void test_task_bad_input(void **state)
         {"{\"seid\":\"SE-A\",\"op\":\"push\",\"callback_url\":\"ftp://x/y\"}", 400,
          "invalid-field"},
         {"{\"seid\":\"SE-A\",\"op\":\"push\",\"callback_url\":\"https://\"}", 400, "invalid-field"},
+        /* TLS by default (issue #7): plain http:// callbacks only with plain_http = yes */
+        {"{\"seid\":\"SE-A\",\"op\":\"push\",\"callback_url\":\"http://127.0.0.1:9/cb\"}", 400,
+         "invalid-field"},
         /* callback_url given twice (outside and inside params) */
         {"{\"seid\":\"SE-A\",\"op\":\"scp80\",\"callback_url\":\"https://x/\",\"params\":{\"tar\":"
          "\"b00010\",\"script\":\"00\",\"callback_url\":\"https://y/\"}}",
@@ -834,11 +837,26 @@ static void test_stats(void **state)
 static const char *const other_routes[] = {
     "POST /v1/ses",
     "GET /v1/ses/{seid}",
+    "POST /v1/ses/{seid}/unbind",
+    "POST /v1/loss-list",
+    "GET /v1/loss-list",
+    "DELETE /v1/loss-list/{id}",
     "POST /v1/ses/{seid}/keys/scp80",
     "POST /v1/ses/{seid}/keys/sd",
     "GET /v1/health",
     "POST /v1/wallet/pull", /* gateway/wallet.c (gw_wallet_start) */
     "POST /v1/wallet/sessions/{session}",
+    "GET /metrics", /* gateway/metrics.c (gw_metrics_start) */
+    "GET /v1/dashboard/state",
+    "POST /v1/antitheft/lock", /* gateway/api_antitheft.c (gw_antitheft_start) */
+    "POST /v1/antitheft/unlock",
+    "POST /v1/antitheft/wipe",
+    "GET /v1/antitheft/{id}",
+    "POST /v1/principals", /* gateway/auth.c (gw_auth_start; tests/unit/test_auth.c) */
+    "GET /v1/principals",
+    "POST /v1/principals/{name}/tokens",
+    "GET /v1/tokens",
+    "POST /v1/tokens/{id}/revoke",
 };
 
 static bool listed(const char *name, const char *const *names, size_t n)
@@ -1059,6 +1077,10 @@ static void test_openapi_ses_routes_registered(void **state)
     } probes[] = {
         {"POST", "/v1/ses", "{"},
         {"GET", "/v1/ses/bad%20seid", NULL},
+        {"POST", "/v1/ses/bad%20seid/unbind", NULL},
+        {"POST", "/v1/loss-list", "{}"},
+        {"GET", "/v1/loss-list?limit=0", NULL},
+        {"DELETE", "/v1/loss-list/0", NULL},
         {"POST", "/v1/ses/bad%20seid/keys/scp80", "{}"},
         {"POST", "/v1/ses/bad%20seid/keys/sd", "{}"},
     };

@@ -69,7 +69,9 @@ static void test_example_file_is_the_defaults(void **state)
     assert_int_equal(c->listen_port, 8080);
     assert_string_equal(c->pull_host, "127.0.0.1");
     assert_int_equal(c->pull_port, 8080);
-    assert_true(c->plain_http);
+    assert_false(c->plain_http); /* TLS by default (issue #7) */
+    assert_string_equal(c->tls_cert, "otagw-cert.pem");
+    assert_true(c->tls_self_signed);
     assert_int_equal(c->callback_secret_len, 0);
     assert_int_equal(c->eng.push_dst_port, 2948);
     assert_int_equal(c->scp02_level, OTA_SCP02_SL_CMAC_CDEC);
@@ -203,7 +205,9 @@ static const struct bad bads[] = {
     {"[gateway]\nmax_body = 2G\n" LINK_SIM, -EINVAL, "t.conf:2: ", "max_body: bad value '2G'"},
     {"[gateway]\nmax_body = 512M\n" LINK_SIM, -EINVAL, "t.conf:2: ", "out of range 1k..256M"},
     {"[gateway]\nmax_body = 1023\n" LINK_SIM, -EINVAL, "t.conf:2: ", "max_body"},
-    {"[gateway]\nplain_http = no\n" LINK_SIM, -EINVAL, "t.conf:2: ", "issue #7"},
+    {"[gateway]\nplain_http = yes\nlisten = 0.0.0.0:80\n" LINK_SIM, -EINVAL, "t.conf:2: ",
+     "plain_http = yes is allowed only when every listener is on loopback; listen 0.0.0.0"},
+    {"[tls]\nself_signed = maybe\n" LINK_SIM, -EINVAL, "t.conf:2: ", "self_signed: bad value"},
     {"[gateway]\ncallback_secret = 0011\n" LINK_SIM, -EINVAL,
      "t.conf:2: ", "callback_secret: bad value '(hidden)'"},
     {"[gateway]\ncallback_secret = 00112233445566778899aabbccddeefg\n" LINK_SIM, -EINVAL,

@@ -209,9 +209,206 @@ static void test_aes_all_lengths(void **state)
     }
 }
 
+/*
+ * A fake external backend: "objects" are raw keys in a table, so the test can
+ * check that ota_crypto dispatches every primitive to the ops, that derived
+ * keys are owned and released exactly once, and that borrowed ones are not.
+ */
+struct fake {
+    struct ota_key obj[16];
+    unsigned n_obj, n_cipher, n_cmac, n_derive, n_wrap, n_release;
+};
+
+static const struct ota_key *fake_obj(void *ctx, uint64_t h)
+{
+    struct fake *f = ctx;
+    assert_true(h >= 1 && h <= f->n_obj);
+    return &f->obj[h - 1];
+}
+
+static int fake_cipher(void *ctx, const struct ota_key *k, enum ota_mode mode, bool encrypt,
+                       const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out,
+                       struct ota_err *err)
+{
+    ((struct fake *)ctx)->n_cipher++;
+    return ota_crypto_cipher(cx, fake_obj(ctx, k->ext_handle), mode, encrypt, iv, in, len, out,
+                             err);
+}
+
+static int fake_cmac(void *ctx, const struct ota_key *k, const uint8_t *in, size_t len,
+                     uint8_t out[16], size_t *out_len, struct ota_err *err)
+{
+    ((struct fake *)ctx)->n_cmac++;
+    return ota_crypto_cmac(cx, fake_obj(ctx, k->ext_handle), in, len, out, out_len, err);
+}
+
+static const struct ota_key_ext_ops fake_ops;
+
+static uint64_t fake_add(struct fake *f, const struct ota_key *raw)
+{
+    assert_true(f->n_obj < 16);
+    f->obj[f->n_obj++] = *raw;
+    return f->n_obj;
+}
+
+static void fake_ref(struct fake *f, uint64_t h, struct ota_key *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->cipher = f->obj[h - 1].cipher;
+    out->len = f->obj[h - 1].len;
+    out->ext = &fake_ops;
+    out->ext_ctx = f;
+    out->ext_handle = h;
+}
+
+static int fake_derive(void *ctx, const struct ota_key *base, enum ota_mode mode,
+                       const uint8_t *data, size_t len, enum ota_cipher oc, struct ota_key *out,
+                       struct ota_err *err)
+{
+    struct fake *f = ctx;
+    struct ota_key raw;
+    f->n_derive++;
+    int rc = ota_crypto_derive(cx, fake_obj(ctx, base->ext_handle), mode, data, len, oc, &raw, err);
+    if (rc == 0) {
+        fake_ref(f, fake_add(f, &raw), out);
+        out->owned = OTA_KEY_OWNED;
+    }
+    return rc;
+}
+
+static int fake_wrap(void *ctx, const struct ota_key *kek, enum ota_mode mode,
+                     const struct ota_key *key, uint8_t *out, size_t cap, struct ota_err *err)
+{
+    ((struct fake *)ctx)->n_wrap++;
+    return ota_crypto_wrap(cx, fake_obj(ctx, kek->ext_handle), mode, fake_obj(ctx, key->ext_handle),
+                           out, cap, err);
+}
+
+static void fake_release(void *ctx, const struct ota_key *k)
+{
+    (void)k;
+    ((struct fake *)ctx)->n_release++;
+}
+
+static const struct ota_key_ext_ops fake_ops = {
+    .name = "fake",
+    .cipher = fake_cipher,
+    .cmac = fake_cmac,
+    .derive = fake_derive,
+    .wrap = fake_wrap,
+    .release = fake_release,
+};
+
+static void test_ext_dispatch(void **state)
+{
+    struct fake f = {0};
+    struct ota_key raw, ek, d1, d2, tmp, aes, eaes;
+    struct ota_err e;
+    uint8_t in[32], a[32], b[32];
+    size_t na, nb;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(in); i++) {
+        in[i] = (uint8_t)(0x30 + i);
+    }
+    ts_mkkey(&raw, OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
+    fake_ref(&f, fake_add(&f, &raw), &ek);
+    assert_true(ota_key_is_ext(&ek));
+    assert_false(ota_key_is_ext(&raw));
+
+    assert_int_equal(ota_crypto_cipher(cx, &raw, OTA_MODE_CBC, true, NULL, in, 32, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &ek, OTA_MODE_CBC, true, NULL, in, 32, b, &e), 0);
+    assert_memory_equal(a, b, 32);
+    assert_true(f.n_cipher > 0);
+    /* unaligned input never reaches the backend */
+    unsigned before = f.n_cipher;
+    assert_int_equal(ota_crypto_cipher(cx, &ek, OTA_MODE_ECB, true, NULL, in, 9, b, &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_PADDING);
+    assert_int_equal(f.n_cipher, before);
+
+    assert_int_equal(ota_crypto_cmac(cx, &raw, in, 20, a, &na, &e), 0);
+    assert_int_equal(ota_crypto_cmac(cx, &ek, in, 20, b, &nb, &e), 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(a, b, na);
+    assert_int_equal(f.n_cmac, 1);
+
+    /* retail MAC and single DES under K1 need the K1|K1 companion */
+    assert_int_equal(ota_crypto_retail_mac(cx, &ek, NULL, in, 16, b, &e), -ENOKEY);
+    assert_int_equal(ota_crypto_des_k1_ecb(cx, &ek, in, b, &e), -ENOKEY);
+    struct ota_key k1k1;
+    uint8_t kb[16];
+    memcpy(kb, raw.bytes, 8);
+    memcpy(kb + 8, raw.bytes, 8);
+    assert_int_equal(ota_key_set(&k1k1, OTA_CIPHER_3DES2, kb, 16, &e), 0);
+    ek.ext_k1 = fake_add(&f, &k1k1);
+    assert_int_equal(ota_crypto_retail_mac(cx, &raw, in + 8, in, 24, a, &e), 0);
+    assert_int_equal(ota_crypto_retail_mac(cx, &ek, in + 8, in, 24, b, &e), 0);
+    assert_memory_equal(a, b, 8);
+    assert_int_equal(ota_crypto_des_k1_ecb(cx, &raw, in, a, &e), 0);
+    assert_int_equal(ota_crypto_des_k1_ecb(cx, &ek, in, b, &e), 0);
+    assert_memory_equal(a, b, 8);
+    /* des_k1 with a raw key = single DES under the first 8 octets */
+    struct ota_key des;
+    assert_int_equal(ota_key_set(&des, OTA_CIPHER_DES, raw.bytes, 8, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &des, OTA_MODE_ECB, true, NULL, in, 8, b, &e), 0);
+    assert_memory_equal(a, b, 8);
+    assert_int_equal(ota_crypto_des_k1_ecb(cx, &des, in, b, &e), -EINVAL);
+
+    /* derive: raw gives a raw key of the cipher output; ext gives an owned backend key */
+    assert_int_equal(ota_crypto_derive(cx, &raw, OTA_MODE_CBC, in, 16, OTA_CIPHER_3DES2, &d1, &e),
+                     0);
+    assert_int_equal(ota_crypto_cipher(cx, &raw, OTA_MODE_CBC, true, NULL, in, 16, a, &e), 0);
+    assert_memory_equal(d1.bytes, a, 16);
+    assert_int_equal(d1.owned, 0);
+    assert_int_equal(ota_crypto_derive(cx, &ek, OTA_MODE_CBC, in, 16, OTA_CIPHER_3DES2, &d2, &e),
+                     0);
+    assert_int_equal(d2.owned, OTA_KEY_OWNED);
+    assert_int_equal(ota_crypto_kcv(cx, &d1, a, &e), 0);
+    assert_int_equal(ota_crypto_kcv(cx, &d2, b, &e), 0);
+    assert_memory_equal(a, b, 3);
+    assert_int_equal(ota_crypto_derive(cx, &ek, OTA_MODE_ECB, in, 12, OTA_CIPHER_3DES2, &tmp, &e),
+                     -EINVAL);
+    assert_int_equal(ota_crypto_derive(cx, &ek, OTA_MODE_ECB, in, 16, OTA_CIPHER_3DES3, &tmp, &e),
+                     -EINVAL);
+
+    /* ownership: borrow never releases, move hands over, wipe of the owner releases once */
+    ota_key_borrow(&tmp, &d2);
+    assert_int_equal(tmp.owned, 0);
+    ota_key_wipe(&tmp);
+    assert_int_equal(f.n_release, 0);
+    ota_key_move(&tmp, &d2);
+    assert_true(ts_all_zero(&d2, sizeof(d2)));
+    ota_key_wipe(&d2);
+    assert_int_equal(f.n_release, 0);
+    ota_key_wipe(&tmp);
+    assert_int_equal(f.n_release, 1);
+    assert_true(ts_all_zero(&tmp, sizeof(tmp)));
+    ota_key_wipe(&ek); /* borrowed reference */
+    assert_int_equal(f.n_release, 1);
+
+    /* wrap: raw key under raw or ext KEK = cipher; ext key only under a KEK of its backend */
+    fake_ref(&f, 1, &ek);
+    ts_mkkey(&aes, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
+    fake_ref(&f, fake_add(&f, &aes), &eaes);
+    assert_int_equal(ota_crypto_wrap(cx, &raw, OTA_MODE_ECB, &d1, a, sizeof(a), &e), 16);
+    assert_int_equal(ota_crypto_wrap(cx, &ek, OTA_MODE_ECB, &d1, b, sizeof(b), &e), 16);
+    assert_memory_equal(a, b, 16);
+    assert_int_equal(ota_crypto_cipher(cx, &raw, OTA_MODE_ECB, true, NULL, d1.bytes, 16, b, &e), 0);
+    assert_memory_equal(a, b, 16);
+    assert_int_equal(f.n_wrap, 0);
+    assert_int_equal(ota_crypto_wrap(cx, &raw, OTA_MODE_ECB, &eaes, a, sizeof(a), &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_KEY);
+    assert_int_equal(ota_crypto_wrap(cx, &ek, OTA_MODE_ECB, &eaes, a, sizeof(a), &e), 16);
+    assert_int_equal(f.n_wrap, 1);
+    assert_int_equal(ota_crypto_wrap(cx, &ek, OTA_MODE_ECB, &eaes, a, 8, &e), -ENOSPC);
+    ota_key_wipe(&d1);
+    ota_key_wipe(&raw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ext_dispatch),
         cmocka_unit_test(test_des_single),
         cmocka_unit_test(test_kcv),
         cmocka_unit_test(test_cmac_sp800_38b),

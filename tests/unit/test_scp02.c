@@ -745,6 +745,40 @@ static void test_shared_vectors(void **state)
     json_decref(root);
 }
 
+/* ota_scp02_keys_from: the struct ota_key variant of keys_set (token references or raw keys). */
+static void test_keys_from(void **state)
+{
+    struct ota_scp02_keys a, b;
+    struct ota_key enc, mac, dek, aes, des3;
+    struct ota_err e;
+    (void)state;
+
+    ts_mkkey(&enc, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
+    ts_mkkey(&mac, OTA_CIPHER_3DES2, "505152535455565758595a5b5c5d5e5f");
+    ts_mkkey(&dek, OTA_CIPHER_3DES2, "606162636465666768696a6b6c6d6e6f");
+    ts_mkkey(&aes, OTA_CIPHER_AES, "404142434445464748494a4b4c4d4e4f");
+    ts_mkkey(&des3, OTA_CIPHER_3DES3, "404142434445464748494a4b4c4d4e4f5051525354555657");
+    assert_int_equal(ota_scp02_keys_from(&a, &enc, &mac, &dek, 0x21, &e), 0);
+    assert_int_equal(ota_scp02_keys_set(&b, enc.bytes, 16, mac.bytes, 16, dek.bytes, 16, 0x21, &e),
+                     0);
+    assert_memory_equal(a.enc.bytes, b.enc.bytes, 16);
+    assert_memory_equal(a.mac.bytes, b.mac.bytes, 16);
+    assert_memory_equal(a.dek.bytes, b.dek.bytes, 16);
+    assert_int_equal(a.kvn, 0x21);
+    /* refused: a NULL key, an AES key, a 3-key 3DES key; *k untouched */
+    struct ota_scp02_keys before = a;
+    assert_int_equal(ota_scp02_keys_from(&a, NULL, &mac, &dek, 0x22, &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_ARG);
+    assert_int_equal(ota_scp02_keys_from(&a, &enc, &aes, &dek, 0x22, &e), -EINVAL);
+    assert_int_equal(e.code, OTA_ERR_KEY);
+    assert_int_equal(ota_scp02_keys_from(&a, &enc, &mac, &des3, 0x22, &e), -EINVAL);
+    assert_memory_equal(&a, &before, sizeof(a));
+    ota_scp02_keys_wipe(&a);
+    ota_scp02_keys_wipe(&b);
+    ota_scp02_keys_wipe(&before);
+    assert_true(ts_all_zero(a.enc.bytes, sizeof(a.enc.bytes)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -760,6 +794,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrap_bad_apdus, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sl00_passthrough, setup, teardown),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_keys_from),
         cmocka_unit_test_setup_teardown(test_dek_key_encryption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_visa2_diversification, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shared_vectors, setup, teardown),

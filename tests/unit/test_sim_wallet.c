@@ -6,7 +6,9 @@
  * C-ENC), one wrapped SET STATUS lock. The wallet answers as SE 3 of a
  * generated population; the test checks the session completes and the SE's
  * GP model changed. Bad paths: 404, 409, garbage JSON, nobody listening, a
- * server whose keys are wrong (the session ends "failed").
+ * server whose keys are wrong (the session ends "failed"). Over https (issue
+ * #7) the session runs when the wallet trusts the server's certificate and
+ * the pull never reaches a server it does not trust.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -22,6 +24,7 @@
 #include <jansson.h>
 
 #include "gateway/http.h"
+#include "gateway/tls.h"
 #include "ota/ota.h"
 #include "tests/sim/gpmodel.h"
 #include "tests/sim/sim_int.h"
@@ -464,17 +467,81 @@ static void test_file_seid_hex(void **state)
     sim_pop_free(pop);
 }
 
+/*
+ * The pull server on TLS (issue #7) with a fresh self-signed certificate; the
+ * wallet trusts ca (the server's certificate, or another one). Files in dir.
+ */
+static void https_wallet(struct fx *f, char dir[32], bool right_ca)
+{
+    struct ota_err e;
+    char cert[64], key[64], other[64], okey[64], url[64];
+    snprintf(dir, 32, "/tmp/otagw-simw-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    snprintf(key, sizeof(key), "%s/k.pem", dir);
+    snprintf(other, sizeof(other), "%s/o.pem", dir);
+    snprintf(okey, sizeof(okey), "%s/ok.pem", dir);
+    assert_int_equal(gw_tls_self_signed(cert, key, &e), 0);
+    assert_int_equal(gw_tls_self_signed(other, okey, &e), 0);
+    http_server_free(f->srv);
+    struct http_conf hc = {.bind_addr = "127.0.0.1", .tls_cert = cert, .tls_key = key};
+    assert_int_equal(http_server_new(f->loop, &hc, &f->srv, &e), 0);
+    assert_int_equal(http_route(f->srv, "POST", "/v1/wallet/pull", h_pull, f, &e), 0);
+    assert_int_equal(http_route(f->srv, "POST", "/v1/wallet/sessions/{session}", h_step, f, &e), 0);
+    snprintf(url, sizeof(url), "https://127.0.0.1:%u", (unsigned)http_server_port(f->srv));
+    struct sim_wallet_conf c = {.url = url, .ca_file = right_ca ? cert : other};
+    assert_int_equal(sim_wallet_new(f->loop, f->pop, &c, &f->w, &e), 0);
+}
+
+static void test_https_verified(void **state)
+{
+    struct fx *f = *state;
+    struct sim_wallet_counts k;
+    char dir[32];
+    https_wallet(f, dir, true);
+    deliver_push(f);
+    run_idle(f);
+    sim_wallet_counts(f->w, &k);
+    assert_int_equal(k.wallet_sessions_done, 1);
+    assert_int_equal(k.wallet_http_errors, 0);
+    assert_int_equal(f->steps_seen, 3);
+    assert_true(the_app(f)->lcs & OTA_GP_LOCKED_BIT);
+    (void)ts_rmdir_tree(dir);
+}
+
+/* A server whose certificate does not chain to the wallet's CA never sees the pull. */
+static void test_https_wrong_ca(void **state)
+{
+    struct fx *f = *state;
+    struct sim_wallet_counts k;
+    char dir[32];
+    https_wallet(f, dir, false);
+    deliver_push(f);
+    run_idle(f);
+    sim_wallet_counts(f->w, &k);
+    assert_int_equal(k.wallet_pulls, 1);
+    assert_int_equal(k.wallet_http_errors, 1);
+    assert_int_equal(k.wallet_sessions_done, 0);
+    assert_int_equal(f->pulls_seen, 0);
+    assert_false(the_app(f)->lcs & OTA_GP_LOCKED_BIT);
+    (void)ts_rmdir_tree(dir);
+}
+
 static void test_bad_url(void **state)
 {
     struct fx *f = *state;
     struct ota_err e;
     struct sim_wallet *w = NULL;
-    struct sim_wallet_conf c = {.url = "https://127.0.0.1:1"};
+    struct sim_wallet_conf c = {.url = "ftp://127.0.0.1:1"};
     assert_int_equal(sim_wallet_new(f->loop, f->pop, &c, &w, &e), -EINVAL);
     c.url = "http://127.0.0.1:99999";
     assert_int_equal(sim_wallet_new(f->loop, f->pop, &c, &w, &e), -EINVAL);
     c.url = "http://:80";
     assert_int_equal(sim_wallet_new(f->loop, f->pop, &c, &w, &e), -EINVAL);
+    c.url = "https://127.0.0.1:1";
+    c.ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(sim_wallet_new(f->loop, f->pop, &c, &w, &e), -ENOENT);
+    assert_non_null(strstr(e.msg, "/nonexistent/ca.pem"));
     assert_null(w);
 }
 
@@ -491,6 +558,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_seid_hex, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_https_verified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_https_wrong_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_url, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,6 +86,9 @@ static int64_t put_se(struct fx *f, const char *seid, const char *msisdn, const 
     return id;
 }
 
+/* What schema 4 added: dropped to turn a fresh store into an older one. */
+#define UNDO_V4 "DROP TABLE se_model; DROP TABLE loss_list; ALTER TABLE se DROP COLUMN unbound_ms; "
+
 /* Run sql on a second connection (the test plays another process). */
 static void raw_exec(const char *path, const char *sql)
 {
@@ -1436,7 +1439,7 @@ static void test_migrate_v1_to_v2(void **state)
     store_close(f->s);
     f->s = NULL;
     /* Make it what otagw 1 left: step 1 only. */
-    raw_exec(f->path, "DROP TABLE idem; PRAGMA user_version = 1");
+    raw_exec(f->path, UNDO_V4 "DROP TABLE idem; PRAGMA user_version = 1");
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
     open_ok(f);
     assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
@@ -1683,15 +1686,239 @@ static void test_migrate_v2_to_v3(void **state)
     commit_ok(f);
     store_close(f->s);
     f->s = NULL;
-    raw_exec(f->path, "DROP TABLE cb_outbox; DROP INDEX task_final_upd; PRAGMA user_version = 2");
+    raw_exec(f->path,
+             UNDO_V4 "DROP TABLE cb_outbox; DROP INDEX task_final_upd; PRAGMA user_version = 2");
     open_ok(f);
-    assert_int_equal(store_schema_version(f->s), 3);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 3);
+    assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     struct store_se se;
     assert_int_equal(store_se_find(f->s, "SE-MIG3", &se, &f->err), 0);
     assert_int_equal(store_cb_put(f->s, 1, "http://a/", "{}", 1, NULL, &f->err), 0);
     commit_ok(f);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM cb_outbox"), 1);
+}
+
+/* A version 3 database (no binding state, loss list or models) migrates to 4, its data kept. */
+static void test_migrate_v3_to_v4(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t id = put_se(f, "SE-MIG4", "8613800000004", "b4");
+    struct store_task t = mktask(1, id, TASK_QUEUED);
+    assert_int_equal(store_task_insert(f->s, &t, &f->err), 0);
+    commit_ok(f);
+    store_close(f->s);
+    f->s = NULL;
+    raw_exec(f->path, UNDO_V4 "PRAGMA user_version = 3");
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'se_model'"),
+                     0);
+    open_ok(f);
+    assert_int_equal(store_schema_version(f->s), 4);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+    struct store_se se;
+    assert_int_equal(store_se_find(f->s, "SE-MIG4", &se, &f->err), 0);
+    assert_string_equal(se.msisdn, "8613800000004");
+    assert_string_equal(se.batch, "b4");
+    assert_int_equal(se.unbound_ms, 0); /* existing SEs are bound */
+    assert_int_equal(store_se_admit(f->s, &se, &f->err), 0);
+    struct store_task g;
+    assert_int_equal(store_task_get(f->s, 1, &g, &f->err), 0);
+    store_task_fini(&g);
+    assert_int_equal(store_se_model_put(f->s, id, "{\"apps\":[]}", 5, &f->err), 0);
+    int64_t lid = 0;
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "SE-X", "", 5, &lid, &f->err), 0);
+    commit_ok(f);
+    reopen(f);
+    char *js = NULL;
+    assert_int_equal(store_se_model_get(f->s, id, &js, NULL, &f->err), 0);
+    assert_string_equal(js, "{\"apps\":[]}");
+    free(js);
+}
+
+/* Unbind / bind (spec 5.5.2) and what store_se_admit says. */
+static void test_se_binding(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t a = put_se(f, "SE-BA", "8613800000001", "");
+    int64_t b = put_se(f, "SE-BB", "8613800000001", ""); /* an MSISDN holds several SEs */
+    commit_ok(f);
+    assert_int_equal(store_se_unbind(f->s, a, 1234, &f->err), 0);
+    commit_ok(f);
+    struct store_se se;
+    assert_int_equal(store_se_get(f->s, a, &se, &f->err), 0);
+    assert_string_equal(se.msisdn, "");
+    assert_int_equal(se.unbound_ms, 1234);
+    assert_int_equal(store_se_admit(f->s, &se, &f->err), -ENOLINK);
+    assert_int_equal(f->err.code, OTA_ERR_STATE);
+    /* the other SE of that MSISDN stays bound */
+    size_t n = 0;
+    struct store_se by[4];
+    assert_int_equal(store_se_by_msisdn(f->s, "8613800000001", by, 4, &n, &f->err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(by[0].id, b);
+    /* an unbound SE is skipped by batch scans */
+    struct store_se_filter flt = {0};
+    struct store_se out[4];
+    assert_int_equal(store_se_scan(f->s, &flt, "", 4, out, &n, &f->err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].seid, "SE-BB");
+    /* bound again with another MSISDN */
+    assert_int_equal(store_se_bind(f->s, a, "8613900000002", &f->err), 0);
+    commit_ok(f);
+    assert_int_equal(store_se_get(f->s, a, &se, &f->err), 0);
+    assert_string_equal(se.msisdn, "8613900000002");
+    assert_int_equal(se.unbound_ms, 0);
+    assert_int_equal(store_se_admit(f->s, &se, &f->err), 0);
+    assert_int_equal(store_se_scan(f->s, &flt, "", 4, out, &n, &f->err), 0);
+    assert_int_equal(n, 2);
+    /* bad input changes nothing */
+    assert_int_equal(store_se_unbind(f->s, 0, 1, &f->err), -EINVAL);
+    assert_int_equal(store_se_unbind(f->s, a, 0, &f->err), -EINVAL);
+    assert_int_equal(store_se_unbind(f->s, 999, 1, &f->err), -ENOENT);
+    assert_int_equal(store_se_bind(f->s, a, "", &f->err), -EINVAL);
+    assert_int_equal(store_se_bind(f->s, a, "12ab", &f->err), -EINVAL);
+    assert_int_equal(store_se_bind(f->s, 999, "1", &f->err), -ENOENT);
+    assert_int_equal(store_se_admit(f->s, NULL, &f->err), -EINVAL);
+    assert_int_equal(store_staged(f->s), 0);
+    assert_int_equal(store_se_get(f->s, a, &se, &f->err), 0);
+    assert_string_equal(se.msisdn, "8613900000002");
+}
+
+static int collect_loss(void *arg, const struct store_loss *l)
+{
+    int64_t *ids = arg;
+    for (int i = 0; i < 8; i++) {
+        if (ids[i] == 0) {
+            ids[i] = l->id;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+static void test_loss_list(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t a = put_se(f, "SE-LA", "8613800000001", "");
+    int64_t b = put_se(f, "SE-LB", "8613800000002", "");
+    (void)put_se(f, "SE-LC", "8613800000003", "");
+    commit_ok(f);
+    int64_t l1 = 0, l2 = 0, dup = 0;
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "SE-LA", "stolen", 10, &l1, &f->err), 0);
+    assert_int_equal(
+        store_loss_put(f->s, STORE_LOSS_MSISDN, "8613800000002", "lost phone", 11, &l2, &f->err),
+        0);
+    commit_ok(f);
+    assert_true(l1 > 0 && l2 > l1);
+    /* the same entry twice: -EEXIST with the existing id, nothing staged */
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "SE-LA", "again", 12, &dup, &f->err),
+                     -EEXIST);
+    assert_int_equal(dup, l1);
+    assert_int_equal(store_staged(f->s), 0);
+    /* the same text under the other kind is another entry */
+    int64_t l3 = 0;
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "8613800000002", "", 13, &l3, &f->err),
+                     0);
+    assert_int_equal(store_loss_del(f->s, l3, &f->err), 0);
+    commit_ok(f);
+
+    struct store_se se;
+    assert_int_equal(store_se_get(f->s, a, &se, &f->err), 0);
+    assert_int_equal(store_se_admit(f->s, &se, &f->err), -EACCES);
+    assert_non_null(strstr(f->err.msg, "loss list"));
+    assert_int_equal(store_se_get(f->s, b, &se, &f->err), 0);
+    assert_int_equal(store_se_admit(f->s, &se, &f->err), -EACCES); /* by its MSISDN */
+    struct store_loss l;
+    assert_int_equal(store_loss_match(f->s, "SE-LC", "8613800000002", &l, &f->err), 0);
+    assert_int_equal(l.id, l2);
+    assert_int_equal(l.kind, STORE_LOSS_MSISDN);
+    assert_string_equal(l.reason, "lost phone");
+    assert_int_equal(l.created_ms, 11);
+    assert_int_equal(store_loss_match(f->s, "SE-LC", "8613800000003", &l, &f->err), -ENOENT);
+    assert_int_equal(store_loss_match(f->s, NULL, "", &l, &f->err), -ENOENT);
+    assert_int_equal(store_loss_match(f->s, "bad\tseid", NULL, &l, &f->err), -EINVAL);
+    /* scans skip both listed SEs */
+    struct store_se_filter flt = {0};
+    struct store_se out[4];
+    size_t n = 0;
+    assert_int_equal(store_se_scan(f->s, &flt, "", 4, out, &n, &f->err), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].seid, "SE-LC");
+
+    int64_t ids[8] = {0};
+    assert_int_equal(store_loss_list(f->s, 0, 10, collect_loss, ids, &f->err), 0);
+    assert_int_equal(ids[0], l1);
+    assert_int_equal(ids[1], l2);
+    assert_int_equal(ids[2], 0);
+    memset(ids, 0, sizeof(ids));
+    assert_int_equal(store_loss_list(f->s, l1, 10, collect_loss, ids, &f->err), 0);
+    assert_int_equal(ids[0], l2);
+    assert_int_equal(ids[1], 0);
+    memset(ids, 0, sizeof(ids));
+    assert_int_equal(store_loss_list(f->s, 0, 1, collect_loss, ids, &f->err), 0);
+    assert_int_equal(ids[1], 0);
+
+    assert_int_equal(store_loss_get(f->s, l1, &l, &f->err), 0);
+    assert_string_equal(l.value, "SE-LA");
+    assert_int_equal(store_loss_del(f->s, l1, &f->err), 0);
+    commit_ok(f);
+    assert_int_equal(store_loss_get(f->s, l1, &l, &f->err), -ENOENT);
+    assert_int_equal(store_loss_del(f->s, l1, &f->err), -ENOENT);
+    assert_int_equal(store_se_get(f->s, a, &se, &f->err), 0);
+    assert_int_equal(store_se_admit(f->s, &se, &f->err), 0);
+
+    /* bad input: nothing staged */
+    int64_t id = 0;
+    assert_int_equal(store_loss_put(f->s, (enum store_loss_kind)7, "x", "", 1, &id, &f->err),
+                     -EINVAL);
+    assert_int_equal(f->err.code, OTA_ERR_VALUE);
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_MSISDN, "86x", "", 1, &id, &f->err), -EINVAL);
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "", "", 1, &id, &f->err), -EINVAL);
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "SE", "bad\nreason", 1, &id, &f->err),
+                     -EINVAL);
+    assert_int_equal(store_loss_put(f->s, STORE_LOSS_SEID, "SE", "", 1, NULL, &f->err), -EINVAL);
+    assert_int_equal(store_loss_del(f->s, 0, &f->err), -EINVAL);
+    assert_int_equal(store_loss_get(f->s, 1, NULL, &f->err), -EINVAL);
+    assert_int_equal(store_loss_list(f->s, -1, 1, collect_loss, ids, &f->err), -EINVAL);
+    assert_int_equal(store_loss_list(f->s, 0, 1, NULL, ids, &f->err), -EINVAL);
+    assert_int_equal(store_staged(f->s), 0);
+}
+
+static void test_se_model(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t a = put_se(f, "SE-MA", "8613800000001", "");
+    commit_ok(f);
+    char *js = NULL;
+    assert_int_equal(store_se_model_get(f->s, a, &js, NULL, &f->err), -ENOENT);
+    assert_int_equal(store_se_model_put(f->s, a, "{\"v\":1}", 100, &f->err), 0);
+    assert_int_equal(store_se_model_put(f->s, a, "{\"v\":2}", 200, &f->err), 0); /* replaces */
+    /* staged writes are visible on the same connection, gone on rollback */
+    int64_t upd = 0;
+    assert_int_equal(store_se_model_get(f->s, a, &js, &upd, &f->err), 0);
+    assert_string_equal(js, "{\"v\":2}");
+    free(js);
+    store_rollback(f->s);
+    assert_int_equal(store_se_model_get(f->s, a, &js, NULL, &f->err), -ENOENT);
+    assert_int_equal(store_se_model_put(f->s, a, "{\"v\":3}", 300, &f->err), 0);
+    commit_ok(f);
+    reopen(f);
+    assert_int_equal(store_se_model_get(f->s, a, &js, &upd, &f->err), 0);
+    assert_string_equal(js, "{\"v\":3}");
+    assert_int_equal(upd, 300);
+    free(js);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM se_model"), 1);
+    /* bad input */
+    assert_int_equal(store_se_model_put(f->s, 0, "{}", 1, &f->err), -EINVAL);
+    assert_int_equal(store_se_model_put(f->s, a, "", 1, &f->err), -EINVAL);
+    assert_int_equal(store_se_model_put(f->s, a, NULL, 1, &f->err), -EINVAL);
+    assert_int_equal(store_se_model_put(f->s, a, "{}", -1, &f->err), -EINVAL);
+    assert_int_equal(store_se_model_get(f->s, a, NULL, NULL, &f->err), -EINVAL);
+    assert_int_equal(store_se_model_get(f->s, -1, &js, NULL, &f->err), -EINVAL);
+    assert_int_equal(store_staged(f->s), 0);
 }
 
 int main(void)
@@ -1723,6 +1950,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cb_outbox, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cb_unstaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_to_v3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v3_to_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_se_binding, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loss_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_se_model, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,7 +87,10 @@ static void test_enum_values_stable(void **state)
     assert_int_equal(TASK_OP_SCP80, 1);
     assert_int_equal(TASK_OP_APP_LOCK, 4);
     assert_int_equal(TASK_OP_CUSTOM, 11);
-    assert_int_equal(TASK_OP__COUNT, 12);
+    assert_int_equal(TASK_OP_AT_LOCK, 12);
+    assert_int_equal(TASK_OP_AT_UNLOCK, 13);
+    assert_int_equal(TASK_OP_AT_WIPE, 14);
+    assert_int_equal(TASK_OP__COUNT, 15);
     assert_int_equal(TASK_CH_SCP80, 0);
     assert_int_equal(TASK_CH_PUSH, 1);
     assert_int_equal(TASK_CH__COUNT, 2);
@@ -259,6 +262,15 @@ static void test_names(void **state)
     assert_string_equal(task_op_name(TASK_OP_APP_LOCK), "app-lock");
     assert_string_equal(task_op_name(TASK_OP_PUSH), "push");
     assert_string_equal(task_op_name(TASK_OP_SCP80), "scp80");
+    assert_string_equal(task_op_name(TASK_OP_AT_LOCK), "antitheft-lock");
+    assert_string_equal(task_op_name(TASK_OP_AT_UNLOCK), "antitheft-unlock");
+    assert_string_equal(task_op_name(TASK_OP_AT_WIPE), "antitheft-wipe");
+    /* only the three anti-theft operations get the anti-theft treatment */
+    for (int i = 0; i < TASK_OP__COUNT; i++) {
+        bool at = i == TASK_OP_AT_LOCK || i == TASK_OP_AT_UNLOCK || i == TASK_OP_AT_WIPE;
+        assert_int_equal(task_op_antitheft((enum task_op)i), at);
+    }
+    assert_false(task_op_antitheft(TASK_OP__COUNT));
     assert_string_equal(task_channel_name(TASK_CH_SCP80), "scp80");
     assert_string_equal(task_channel_name(TASK_CH_PUSH), "push");
 }

@@ -767,6 +767,55 @@ static void test_ssd_select_first(void **state)
 }
 
 /* The task is terminated by an operator mid-session: the next call learns the task's end. */
+/*
+ * sd-key-update over push + SCP02 with the key store as key source: the PUT
+ * KEY carries version KVN + 1's keys (imported beforehand) encrypted under
+ * this session's DEK, which the card end decrypts back to the new keys.
+ */
+static void test_key_update_session_dek(void **state)
+{
+    struct fx *f = *state;
+    static const char *const N_ENC = "0F1E2D3C4B5A69788796A5B4C3D2E1F0";
+    struct gw_keys_sd sd;
+    memset(&sd, 0, sizeof(sd));
+    sd.aid_len = ts_hex("A000000151000000", sd.aid, sizeof(sd.aid));
+    sd.kvn = KVN + 1;
+    ts_mkkey(&sd.enc, OTA_CIPHER_3DES2, N_ENC);
+    ts_mkkey(&sd.mac, OTA_CIPHER_3DES2, K_ENC);
+    ts_mkkey(&sd.dek, OTA_CIPHER_3DES2, K_MAC);
+    struct ota_err err;
+    assert_int_equal(gw_keys_put_sd(f->g.keys, SEID, &sd, &err), 0);
+    gw_keys_sd_wipe(&sd);
+    char params[80], serial[33];
+    snprintf(params, sizeof(params), "{\"old_kvn\":%d,\"new_kvn\":%d}", KVN, KVN + 1);
+    int64_t id = push_task(f, SEID, TASK_OP_SD_KEY_UPDATE, params, serial);
+    struct ts_http_resp r;
+    pull(f, SEID, serial, &r);
+    (void)run_session(f, &r);
+    assert_done_answer(&r, "done", "none");
+    ts_http_resp_free(&r);
+    assert_final(f, id, TASK_DONE, TASK_R_NONE);
+    /* PUT KEY: new KVN, then type 80, length 10, the key under the session DEK, 03, KCV */
+    const uint8_t *pk = f->card.last_plain;
+    assert_int_equal(pk[1], OTA_GP_INS_PUT_KEY);
+    assert_int_equal(pk[2], KVN);
+    assert_int_equal(pk[5], KVN + 1);
+    assert_int_equal(pk[6], 0x80);
+    assert_int_equal(pk[7], 0x10);
+    uint8_t clear[16], want[16];
+    assert_int_equal(ota_crypto_cipher(f->cx, &f->card.sc.skeys.dek, OTA_MODE_ECB, false, NULL,
+                                       pk + 8, 16, clear, &err),
+                     0);
+    ts_hex(N_ENC, want, 16);
+    assert_memory_equal(clear, want, 16);
+    /* a version that was never imported: the session is not even opened */
+    snprintf(params, sizeof(params), "{\"old_kvn\":%d,\"new_kvn\":%d}", KVN, KVN + 9);
+    id = push_task(f, SEID, TASK_OP_SD_KEY_UPDATE, params, serial);
+    pull(f, SEID, serial, &r);
+    ts_http_resp_free(&r);
+    assert_final(f, id, TASK_FAILED, TASK_R_BUILD);
+}
+
 static void test_terminated_mid_session(void **state)
 {
     struct fx *f = *state;
@@ -826,6 +875,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_short, teardown),
         cmocka_unit_test_setup_teardown(test_ssd_select_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_update_session_dek, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminated_mid_session, setup, teardown),
         cmocka_unit_test(test_openapi_wallet),
     };

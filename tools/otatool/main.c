@@ -28,6 +28,11 @@ static const struct {
     {"scp80-encode", cmd_scp80_encode, "build an SCP80 command packet and its SMS"},
     {"por-decode", cmd_por_decode, "decode and verify an SCP80 response packet (PoR)"},
     {"send", cmd_send, "send one SMS through a CMPP or Kannel box link, print events as JSON"},
+    {"audit-verify", cmd_audit_verify, "check the audit log's hash chain, name the first break"},
+    {"audit-list", cmd_audit_list, "print audit log entries as stored"},
+    {"token", cmd_token, "API tokens in the auth file: create, list, revoke"},
+    {"wrap-key", cmd_wrap_key, "encrypt a key under the transport key, print it and its KCV"},
+    {"keys-gen-master", cmd_keys_gen_master, "create a master / transport key file (mode 0600)"},
 };
 
 static void usage(FILE *f)

@@ -23,6 +23,11 @@ int cmd_ud_decode(int argc, char **argv);
 int cmd_scp80_encode(int argc, char **argv);
 int cmd_por_decode(int argc, char **argv);
 int cmd_send(int argc, char **argv);
+int cmd_audit_verify(int argc, char **argv); /* cmd_audit.c */
+int cmd_audit_list(int argc, char **argv);
+int cmd_token(int argc, char **argv);    /* cmd_token.c */
+int cmd_wrap_key(int argc, char **argv); /* cmd_keys.c */
+int cmd_keys_gen_master(int argc, char **argv);
 
 /* Print "otatool: <fmt>" to stderr; returns TOOL_USAGE for `return die(...)`. */
 int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -8,10 +8,10 @@
 
 #include <string.h>
 
-static void expect_key(struct vdiff *d, const json_t *exp, const char *field,
+static void expect_key(struct vctx *vc, struct vdiff *d, const json_t *exp, const char *field,
                        const struct ota_key *k)
 {
-    if (json_object_get(exp, field)) {
+    if (json_object_get(exp, field) && !vk_expect_key(vc, d, exp, field, k)) {
         vj_expect_hex(d, exp, field, k->bytes, k->len);
     }
 }
@@ -45,6 +45,10 @@ static bool load_static(struct vctx *vc, const json_t *in, struct vdiff *d,
     }
     if (ota_scp02_keys_set(k, enc, (size_t)ne, mac, (size_t)nm, dek, (size_t)nd, kvn, &e) < 0) {
         vdiff_add(d, "keys: %s", e.msg);
+        return false;
+    }
+    if (!vk_token(vc, &k->enc, d) || !vk_token(vc, &k->mac, d) || !vk_token(vc, &k->dek, d)) {
+        ota_scp02_keys_wipe(k);
         return false;
     }
     return true;
@@ -101,10 +105,10 @@ void vec_scp02_session(struct vctx *vc, const json_t *in, const json_t *exp, str
     ota_put_u16(seq, s.seq);
     vj_expect_hex(d, exp, "seq_counter", seq, 2);
     vj_expect_hex(d, exp, "card_challenge", s.card_challenge, sizeof(s.card_challenge));
-    expect_key(d, exp, "session_enc", &s.skeys.enc);
-    expect_key(d, exp, "session_cmac", &s.skeys.cmac);
-    expect_key(d, exp, "session_rmac", &s.skeys.rmac);
-    expect_key(d, exp, "session_dek", &s.skeys.dek);
+    expect_key(vc, d, exp, "session_enc", &s.skeys.enc);
+    expect_key(vc, d, exp, "session_cmac", &s.skeys.cmac);
+    expect_key(vc, d, exp, "session_rmac", &s.skeys.rmac);
+    expect_key(vc, d, exp, "session_dek", &s.skeys.dek);
     vj_expect_hex(d, exp, "card_cryptogram", s.card_cryptogram, 8);
     vj_expect_hex(d, exp, "host_cryptogram", s.host_cryptogram, 8);
     n = ota_scp02_external_authenticate(&s, buf, sizeof(buf), &e);
@@ -164,10 +168,10 @@ void vec_scp02_session_keys(struct vctx *vc, const json_t *in, const json_t *exp
         ota_scp02_keys_wipe(&keys);
         return;
     }
-    expect_key(d, exp, "session_enc", &sk.enc);
-    expect_key(d, exp, "session_cmac", &sk.cmac);
-    expect_key(d, exp, "session_rmac", &sk.rmac);
-    expect_key(d, exp, "session_dek", &sk.dek);
+    expect_key(vc, d, exp, "session_enc", &sk.enc);
+    expect_key(vc, d, exp, "session_cmac", &sk.cmac);
+    expect_key(vc, d, exp, "session_rmac", &sk.rmac);
+    expect_key(vc, d, exp, "session_dek", &sk.dek);
     expect_kcv(vc, d, exp, "kcv_session_enc", &sk.enc);
     expect_kcv(vc, d, exp, "kcv_session_cmac", &sk.cmac);
     expect_kcv(vc, d, exp, "kcv_session_rmac", &sk.rmac);
@@ -193,12 +197,18 @@ void vec_scp02_dek_key_encryption(struct vctx *vc, const json_t *in, const json_
     if (nd < 0 || nk < 0) {
         return;
     }
-    if (ota_key_set(&st, OTA_CIPHER_3DES2, dek, (size_t)nd, &e) < 0 ||
-        ota_scp02_derive_key(vc->crypto, &st, OTA_SCP02_CONST_DEK, seq, &sdek, &e) < 0) {
+    if (ota_key_set(&st, OTA_CIPHER_3DES2, dek, (size_t)nd, &e) < 0) {
         vdiff_add(d, "session dek: %s", e.msg);
         return;
     }
-    expect_key(d, exp, "session_dek", &sdek);
+    if (!vk_token(vc, &st, d)) {
+        return;
+    }
+    if (ota_scp02_derive_key(vc->crypto, &st, OTA_SCP02_CONST_DEK, seq, &sdek, &e) < 0) {
+        vdiff_add(d, "session dek: %s", e.msg);
+        return;
+    }
+    expect_key(vc, d, exp, "session_dek", &sdek);
     if (ota_scp02_dek_encrypt(vc->crypto, &sdek, key, (size_t)nk, out, &e) < 0) {
         vdiff_add(d, "encrypt: %s", e.msg);
     } else {
@@ -210,7 +220,7 @@ void vec_scp02_dek_key_encryption(struct vctx *vc, const json_t *in, const json_
                                        : OTA_CIPHER_3DES2;
         if (ota_key_set(&plain, c, key, (size_t)nk, &e) < 0) {
             vdiff_add(d, "kcv_of_plain_key: %s", e.msg);
-        } else {
+        } else if (vk_token(vc, &plain, d)) {
             expect_kcv(vc, d, exp, "kcv_of_plain_key", &plain);
         }
         ota_key_wipe(&plain);
@@ -240,14 +250,22 @@ void vec_gp_key_diversification(struct vctx *vc, const json_t *in, const json_t 
         vdiff_add(d, "method: unknown '%s'", method);
         return;
     }
-    if (ota_scp02_keys_set(&master, mk, (size_t)n, mk, (size_t)n, mk, (size_t)n, 0, &e) < 0 ||
-        ota_scp02_diversify(vc->crypto, m, &master, kdd, &out, &e) < 0) {
+    if (ota_scp02_keys_set(&master, mk, (size_t)n, mk, (size_t)n, mk, (size_t)n, 0, &e) < 0) {
         vdiff_add(d, "diversify: %s", e.msg);
         return;
     }
-    expect_key(d, exp, "enc", &out.enc);
-    expect_key(d, exp, "mac", &out.mac);
-    expect_key(d, exp, "dek", &out.dek);
+    if (!vk_token(vc, &master.enc, d) || !vk_token(vc, &master.mac, d) ||
+        !vk_token(vc, &master.dek, d)) {
+        ota_scp02_keys_wipe(&master);
+        return;
+    }
+    if (ota_scp02_diversify(vc->crypto, m, &master, kdd, &out, &e) < 0) {
+        vdiff_add(d, "diversify: %s", e.msg);
+        return;
+    }
+    expect_key(vc, d, exp, "enc", &out.enc);
+    expect_key(vc, d, exp, "mac", &out.mac);
+    expect_key(vc, d, exp, "dek", &out.dek);
     expect_kcv(vc, d, exp, "kcv_enc", &out.enc);
     expect_kcv(vc, d, exp, "kcv_mac", &out.mac);
     expect_kcv(vc, d, exp, "kcv_dek", &out.dek);

@@ -56,7 +56,7 @@ static int alg_scp80(const char *name, bool mac, enum ota_scp80_alg *a)
 }
 
 /* Load inputs[alg_field]/inputs[key_field] into *k; false when null/absent. */
-static bool load_key(struct vdiff *d, const json_t *in, const char *alg_field,
+static bool load_key(struct vctx *vc, struct vdiff *d, const json_t *in, const char *alg_field,
                      const char *key_field, struct ota_key *k, bool *ok)
 {
     uint8_t kb[64];
@@ -80,6 +80,9 @@ static bool load_key(struct vdiff *d, const json_t *in, const char *alg_field,
     }
     if (ota_key_set(k, c, kb, (size_t)n, &e) < 0) {
         vdiff_add(d, "%s: %s", key_field, e.msg);
+        goto bad;
+    }
+    if (!vk_token(vc, k, d)) {
         goto bad;
     }
     return true;
@@ -144,7 +147,7 @@ static void check_spi_decoded(struct vdiff *d, const json_t *in, const struct ot
 
 void vec_scp80_command_encode(struct vctx *vc, const json_t *in, const json_t *exp, struct vdiff *d)
 {
-    struct ota_key kic, kid;
+    struct ota_key kic = {0}, kid = {0}; /* wiped on every exit, set or not */
     struct ota_scp80_cmd cmd = {0};
     struct ota_scp80_keys keys = {0};
     struct ota_scp80_cmd_info info = {0};
@@ -155,10 +158,10 @@ void vec_scp80_command_encode(struct vctx *vc, const json_t *in, const json_t *e
     long long cc_len = 8;
     int n, dl;
 
-    if (load_key(d, in, "kic_algorithm", "kic_key", &kic, &ok)) {
+    if (load_key(vc, d, in, "kic_algorithm", "kic_key", &kic, &ok)) {
         keys.kic = &kic;
     }
-    if (load_key(d, in, "kid_algorithm", "kid_key", &kid, &ok)) {
+    if (load_key(vc, d, in, "kid_algorithm", "kid_key", &kid, &ok)) {
         keys.kid = &kid;
     }
     if (!ok) {
@@ -263,7 +266,7 @@ out:
 void vec_scp80_response_decode(struct vctx *vc, const json_t *in, const json_t *exp,
                                struct vdiff *d)
 {
-    struct ota_key kic, kid;
+    struct ota_key kic = {0}, kid = {0}; /* wiped on every exit, set or not */
     struct ota_scp80_cmd cmd = {0};
     struct ota_scp80_keys keys = {0};
     struct ota_err e;
@@ -271,10 +274,10 @@ void vec_scp80_response_decode(struct vctx *vc, const json_t *in, const json_t *
     bool ok = true;
     uint8_t buf[OTA_SCP80_MAX_PACKET + 16], work[OTA_SCP80_POR_WORK(OTA_SCP80_MAX_PACKET + 16)];
 
-    if (load_key(d, in, "kic_algorithm", "kic_key", &kic, &ok)) {
+    if (load_key(vc, d, in, "kic_algorithm", "kic_key", &kic, &ok)) {
         keys.kic = &kic;
     }
-    if (load_key(d, in, "cc_algorithm", "kid_key", &kid, &ok)) {
+    if (load_key(vc, d, in, "cc_algorithm", "kid_key", &kid, &ok)) {
         keys.kid = &kid;
     }
     if (!ok) {
