@@ -99,6 +99,9 @@ static void field_copy(char *dst, size_t cap, const char *s)
 }
 
 static int audit_vappend(struct gw *g, const char *actor, const char *action, const char *target,
+                         const char *fmt, va_list ap) OTA_PRINTF(5, 0);
+
+static int audit_vappend(struct gw *g, const char *actor, const char *action, const char *target,
                          const char *fmt, va_list ap)
 {
     char f_actor[GW_AUDIT_ACTOR_MAX + 1], f_action[GW_AUDIT_ACTION_MAX + 1];

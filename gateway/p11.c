@@ -949,6 +949,13 @@ int p11_import_wrapped(struct p11 *p, const char *transport_label, enum ota_ciph
                        const uint8_t *wrapped, size_t len, const uint8_t kcv[3], const char *label,
                        struct ota_err *err)
 {
+    return p11_import_wrapped_ex(p, transport_label, cipher, wrapped, len, kcv, label, 0, err);
+}
+
+int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
+                          const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
+                          const char *label, unsigned flags, struct ota_err *err)
+{
     char l1[P11_LABEL_MAX + 1];
     CK_OBJECT_HANDLE tk, h = CK_INVALID_HANDLE, h1 = CK_INVALID_HANDLE;
     CK_MECHANISM mech = {CKM_DES3_ECB, NULL, 0};
@@ -975,8 +982,8 @@ int p11_import_wrapped(struct p11 *p, const char *transport_label, enum ota_ciph
                         "CKM_AES_KEY_WRAP: use p11_import_wrapped_kw)",
                         p->token, tkey.cipher == OTA_CIPHER_AES ? "CKM_AES_ECB" : "CKM_DES3_ECB");
     }
-    tmpl_key(&t, kt, label, true, false, false);
-    tmpl_value_len(&t, len);
+    /* No CKA_VALUE_LEN: PKCS#11 forbids it on C_UnwrapKey (the token takes the length). */
+    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, false);
     rc = unwrap(p, &mech, tk, wrapped, len, &t, &h, label, err);
     if (rc < 0) {
         return rc;
@@ -1000,6 +1007,13 @@ int p11_import_wrapped_kw(struct p11 *p, const char *transport_label, enum ota_c
                           const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
                           const char *label, struct ota_err *err)
 {
+    return p11_import_wrapped_kw_ex(p, transport_label, cipher, wrapped, len, kcv, label, 0, err);
+}
+
+int p11_import_wrapped_kw_ex(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
+                             const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
+                             const char *label, unsigned flags, struct ota_err *err)
+{
     CK_OBJECT_HANDLE tk, h = CK_INVALID_HANDLE;
     CK_MECHANISM mech = {CKM_AES_KEY_WRAP, NULL, 0};
     struct tmpl t;
@@ -1018,8 +1032,16 @@ int p11_import_wrapped_kw(struct p11 *p, const char *transport_label, enum ota_c
         return ota_fail(err, -EOPNOTSUPP, OTA_ERR_CRYPTO, "p11: token '%s' has no CKM_AES_KEY_WRAP",
                         p->token);
     }
-    tmpl_key(&t, kt, label, true, false, false);
-    tmpl_value_len(&t, len - 8);
+    /*
+     * No CKA_VALUE_LEN: SoftHSM2 answers CKR_ATTRIBUTE_READ_ONLY to it on
+     * C_UnwrapKey, and then leaves it 0 on the object; the length goes into
+     * CKA_ID instead, where p11_key() finds it.
+     */
+    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, false);
+    CK_BYTE idlen = (CK_BYTE)(len - 8);
+    if (kt == CKK_AES) {
+        tmpl_add(&t, CKA_ID, &idlen, 1);
+    }
     rc = unwrap(p, &mech, tk, wrapped, len, &t, &h, label, err);
     if (rc < 0) {
         return rc;
@@ -1105,9 +1127,11 @@ int p11_key(struct p11 *p, const char *label, struct ota_key *out, struct ota_er
     CK_OBJECT_HANDLE h, h1 = 0;
     CK_KEY_TYPE kt = 0;
     CK_ULONG vlen = 0;
-    CK_ATTRIBUTE q[2] = {
+    CK_BYTE id[8] = {0};
+    CK_ATTRIBUTE q[3] = {
         {CKA_KEY_TYPE, &kt, sizeof(kt)},
         {CKA_VALUE_LEN, &vlen, sizeof(vlen)},
+        {CKA_ID, id, sizeof(id)},
     };
     enum ota_cipher c;
     size_t len;
@@ -1124,7 +1148,7 @@ int p11_key(struct p11 *p, const char *label, struct ota_key *out, struct ota_er
     if (rc < 0) {
         return rc;
     }
-    rv = p->f->C_GetAttributeValue(p->sess, h, q, 2);
+    rv = p->f->C_GetAttributeValue(p->sess, h, q, 3);
     /* DES objects may lack CKA_VALUE_LEN: the type alone gives the length. */
     if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID) {
         return rv_fail(err, "C_GetAttributeValue", rv, label);
@@ -1141,6 +1165,10 @@ int p11_key(struct p11 *p, const char *label, struct ota_key *out, struct ota_er
     case CKK_AES:
         c = OTA_CIPHER_AES;
         len = vlen;
+        /* An AES key unwrapped by SoftHSM2 has CKA_VALUE_LEN 0: its length is in CKA_ID. */
+        if (len == 0 && q[2].ulValueLen == 1) {
+            len = id[0];
+        }
         break;
     default:
         return ota_fail(err, -EOPNOTSUPP, OTA_ERR_KEY, "p11: key '%s' has key type 0x%lx", label,

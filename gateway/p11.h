@@ -93,6 +93,17 @@ int p11_import_wrapped_kw(struct p11 *p, const char *transport_label, enum ota_c
                           const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
                           const char *label, struct ota_err *err) OTA_MUST_CHECK;
 
+/*
+ * The two above with flags (P11_F_*): P11_F_WRAPPABLE for keys a key-update
+ * campaign later sends by PUT KEY (they leave the token only wrapped under a DEK).
+ */
+int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
+                          const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
+                          const char *label, unsigned flags, struct ota_err *err) OTA_MUST_CHECK;
+int p11_import_wrapped_kw_ex(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
+                             const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
+                             const char *label, unsigned flags, struct ota_err *err) OTA_MUST_CHECK;
+
 /* Generate a key in the token (transport keys, tests). -EEXIST when label exists. */
 int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
                  struct ota_err *err) OTA_MUST_CHECK;

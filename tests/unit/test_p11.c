@@ -448,6 +448,42 @@ static void test_import_wrapped(void **state)
         assert_int_equal(p11_key(p, "imp-e2", &tk, &e), -ENOENT);
         assert_int_equal(p11_destroy(p, "imp-e", &e), 0);
     }
+    /* An AES key (an SCP80 AES set) imported by key wrap: same results as the raw key. */
+    struct ota_key aes, ta;
+    uint8_t aw[48], akcv[3];
+    ts_mkkey(&aes, OTA_CIPHER_AES, "2b7e151628aed2a6abf7158809cf4f3c");
+    size_t awl = kw_wrap(&kek, &aes, aw);
+    assert_int_equal(awl, 24);
+    assert_int_equal(ota_crypto_kcv(cx, &aes, akcv, NULL), 0);
+    assert_int_equal(
+        p11_import_wrapped_kw(p, "imp-tk", OTA_CIPHER_AES, aw, awl, akcv, "imp-aes", &e), 0);
+    if (p11_key(p, "imp-aes", &ta, &e) != 0) {
+        fail_msg("p11_key imp-aes: %s", e.msg);
+    }
+    assert_int_equal(ta.cipher, OTA_CIPHER_AES);
+    assert_int_equal(ta.len, 16);
+    assert_int_equal(ota_crypto_cipher(cx, &aes, OTA_MODE_CBC, true, NULL, in, 16, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &ta, OTA_MODE_CBC, true, NULL, in, 16, b, &e), 0);
+    assert_memory_equal(a, b, 16);
+
+    /* P11_F_WRAPPABLE: a DEK can wrap it (PUT KEY), still never readable in clear. */
+    unsigned long rv = 0;
+    assert_int_equal(p11_import_wrapped_kw_ex(p, "imp-tk", OTA_CIPHER_3DES2, w, wl, kcv, "imp-w",
+                                              P11_F_WRAPPABLE, &e),
+                     0);
+    struct ota_key tw, dek;
+    assert_int_equal(p11_key(p, "imp-w", &tw, &e), 0);
+    assert_int_equal(p11_attr_value_rv(p, &tw, &rv), 0);
+    assert_int_equal(rv, 0x11 /* CKR_ATTRIBUTE_SENSITIVE */);
+    assert_int_equal(p11_key(p, "imp-tk", &dek, &e), 0);
+    uint8_t wrapped_w[64], wrapped_k[64];
+    assert_int_equal(ota_crypto_wrap(cx, &dek, OTA_MODE_CBC, &tw, wrapped_w, sizeof(wrapped_w), &e),
+                     16);
+    /* ... while the same key imported without the flag refuses to leave */
+    assert_true(ota_crypto_wrap(cx, &dek, OTA_MODE_CBC, &tk, wrapped_k, sizeof(wrapped_k), &e) < 0);
+
+    assert_int_equal(p11_destroy(p, "imp-w", &e), 0);
+    assert_int_equal(p11_destroy(p, "imp-aes", &e), 0);
     assert_int_equal(p11_destroy(p, "imp-k", &e), 0);
     assert_int_equal(p11_destroy(p, "imp-tk", &e), 0);
     assert_int_equal(p11_destroy(p, "imp-zmk", &e), 0);
