@@ -1292,8 +1292,8 @@ static int store_sd(struct gw_keys *k, const char *seid, const struct gw_keys_sd
                 rc = p11_import_clear_ex(k->p11, clear[i], l[i], P11_F_WRAPPABLE, err);
             } else if (w[i].wrap == GW_KEYS_WRAP_AES_KW) {
                 rc = p11_import_wrapped_kw_ex(k->p11, k->transport_label, OTA_CIPHER_3DES2,
-                                              w[i].data, w[i].len, w[i].kcv, l[i],
-                                              P11_F_WRAPPABLE, err);
+                                              w[i].data, w[i].len, w[i].kcv, l[i], P11_F_WRAPPABLE,
+                                              err);
             } else {
                 rc = p11_import_wrapped_ex(k->p11, k->transport_label, OTA_CIPHER_3DES2, w[i].data,
                                            w[i].len, w[i].kcv, l[i], P11_F_WRAPPABLE, err);
