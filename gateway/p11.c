@@ -189,7 +189,11 @@ static int rv_fail(struct ota_err *err, const char *fn, CK_RV rv, const char *wh
 static CK_BBOOL ck_true = CK_TRUE, ck_false = CK_FALSE;
 static CK_OBJECT_CLASS cls_secret = CKO_SECRET_KEY;
 
-/* CKK_ type and CKA_VALUE_LEN of an ota cipher; -EOPNOTSUPP for single DES and NONE. */
+/*
+ * CKK_ type of an ota cipher. Single DES is kept as a CKK_DES2 object holding
+ * K|K (EDE with equal halves is single DES: SoftHSM2 on OpenSSL 3 and FIPS
+ * tokens have no CKK_DES), marked by CKA_ID = {8} so p11_key() names it DES.
+ */
 static int key_type(enum ota_cipher c, size_t len, CK_KEY_TYPE *kt, struct ota_err *err)
 {
     switch (c) {
@@ -205,10 +209,8 @@ static int key_type(enum ota_cipher c, size_t len, CK_KEY_TYPE *kt, struct ota_e
                    ? 0
                    : ota_fail(err, -EINVAL, OTA_ERR_KEY, "p11: AES key of %zu", len);
     case OTA_CIPHER_DES:
-        /* SoftHSM2 on OpenSSL 3 (and FIPS tokens) have no single DES; K|K as 3DES2 works. */
-        return ota_fail(err, -EOPNOTSUPP, OTA_ERR_KEY,
-                        "p11: single DES keys are not offered by the HSM backend (store K|K as "
-                        "3DES-2key)");
+        *kt = CKK_DES2;
+        return len == 8 ? 0 : ota_fail(err, -EINVAL, OTA_ERR_KEY, "p11: DES key of %zu", len);
     case OTA_CIPHER_NONE:
         break;
     }
@@ -362,6 +364,7 @@ static int mech_for(enum ota_cipher c, enum ota_mode mode, CK_MECHANISM_TYPE *m,
     bool ecb = mode == OTA_MODE_ECB;
 
     switch (c) {
+    case OTA_CIPHER_DES: /* a K|K object, see key_type() */
     case OTA_CIPHER_3DES2:
     case OTA_CIPHER_3DES3:
         *m = ecb ? CKM_DES3_ECB : CKM_DES3_CBC;
@@ -866,8 +869,17 @@ int p11_import_clear_ex(struct p11 *p, const struct ota_key *clear, const char *
         return rc;
     }
     tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, false);
-    tmpl_add(&t, CKA_VALUE, (void *)clear->bytes, clear->len);
+    CK_BYTE des_id = 8;
+    if (clear->cipher == OTA_CIPHER_DES) {
+        memcpy(k1k1, clear->bytes, 8);
+        memcpy(k1k1 + 8, clear->bytes, 8);
+        tmpl_add(&t, CKA_VALUE, k1k1, sizeof(k1k1));
+        tmpl_add(&t, CKA_ID, &des_id, 1);
+    } else {
+        tmpl_add(&t, CKA_VALUE, (void *)clear->bytes, clear->len);
+    }
     rv = p->f->C_CreateObject(p->sess, t.a, t.n, &h);
+    OPENSSL_cleanse(k1k1, sizeof(k1k1));
     if (rv != CKR_OK) {
         return rv_fail(err, "C_CreateObject", rv, label);
     }
@@ -931,6 +943,11 @@ static int import_prep(struct p11 *p, const char *transport_label, enum ota_ciph
 
     if (!p || !transport_label || !wrapped || !kcv) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "p11: import_wrapped with a NULL argument");
+    }
+    if (cipher == OTA_CIPHER_DES) {
+        /* The K|K form cannot be built inside the token from a wrapped single key. */
+        return ota_fail(err, -EOPNOTSUPP, OTA_ERR_KEY,
+                        "p11: single DES keys are imported in clear only (clear_import)");
     }
     rc = check_label(label, err);
     if (rc == 0) {
@@ -1067,6 +1084,10 @@ int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *
     if (!p) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "p11: generate without a token");
     }
+    if (cipher == OTA_CIPHER_DES) {
+        return ota_fail(err, -EOPNOTSUPP, OTA_ERR_KEY,
+                        "p11: single DES keys are not generated (a weak key type for new keys)");
+    }
     rc = check_label(label, err);
     if (rc == 0) {
         rc = key_type(cipher, len, &kt, err);
@@ -1157,6 +1178,10 @@ int p11_key(struct p11 *p, const char *label, struct ota_key *out, struct ota_er
     case CKK_DES2:
         c = OTA_CIPHER_3DES2;
         len = 16;
+        if (q[2].ulValueLen == 1 && id[0] == 8) {
+            c = OTA_CIPHER_DES; /* K|K, see key_type() */
+            len = 8;
+        }
         break;
     case CKK_DES3:
         c = OTA_CIPHER_3DES3;
@@ -1182,6 +1207,9 @@ int p11_key(struct p11 *p, const char *label, struct ota_key *out, struct ota_er
         if (find(p, l1, &h1, NULL) < 0) {
             h1 = 0;
         }
+    }
+    if (c == OTA_CIPHER_DES) {
+        h1 = h; /* the object is K|K already: single DES under K1 is itself */
     }
     memset(out, 0, sizeof(*out));
     out->cipher = c;

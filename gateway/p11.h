@@ -13,8 +13,9 @@
  * CKM_DES3_ECB/CBC, CKM_AES_ECB/CBC, CKM_AES_CMAC, CKM_DES3_ECB_ENCRYPT_DATA /
  * CKM_DES3_CBC_ENCRYPT_DATA (SCP02 derivation), CKM_DES3_ECB / CKM_AES_ECB
  * unwrap and wrap (transport import, PUT KEY under DEK), CKM_AES_KEY_WRAP
- * (RFC 3394 transport import), CKM_DES3_CMAC (optional). Single DES keys are
- * not offered through this backend. p11_open() refuses a token that lacks a
+ * (RFC 3394 transport import), CKM_DES3_CMAC (optional). Single DES keys
+ * (old SIMs' KIc/KID) are held as K|K CKK_DES2 objects marked CKA_ID = {8}:
+ * imported in clear only, never generated. p11_open() refuses a token that lacks a
  * mechanism every primitive needs; the wrap/unwrap ones are checked at use.
  *
  * SoftHSM2 2.6.1 (tested) unwraps only with CKM_AES_KEY_WRAP[_PAD] and wraps

@@ -195,11 +195,30 @@ static void test_import_lookup_destroy(void **state)
     assert_int_equal(p11_key(p, "ild-a", &tk, &e), -ENOENT);
     assert_int_equal(p11_key(p, "ild-a#k1", &tk, &e), -ENOENT); /* companion gone too */
 
-    /* Single DES is refused, clearly. */
+    /*
+     * Single DES (old SIMs' KIc/KID) lives as a K|K 3DES2 object: the token
+     * reference says DES, 8 octets, and computes exactly like the raw key.
+     * It is never generated, and never imported wrapped (K|K cannot be built
+     * in the token from one wrapped key).
+     */
+    struct ota_key tdes;
+    uint8_t in[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, a[16], b[16], mk[8], mt[8], kd[3];
     ts_mkkey(&des, OTA_CIPHER_DES, "0123456789abcdef");
-    assert_int_equal(p11_import_clear(p, &des, "ild-des", &e), -EOPNOTSUPP);
-    assert_non_null(strstr(e.msg, "single DES"));
+    assert_int_equal(p11_import_clear(p, &des, "ild-des", &e), 0);
+    assert_int_equal(p11_key(p, "ild-des", &tdes, &e), 0);
+    assert_int_equal(tdes.cipher, OTA_CIPHER_DES);
+    assert_int_equal(tdes.len, 8);
+    assert_int_equal(ota_crypto_cipher(cx, &des, OTA_MODE_CBC, true, NULL, in, 16, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &tdes, OTA_MODE_CBC, true, NULL, in, 16, b, &e), 0);
+    assert_memory_equal(a, b, 16);
+    assert_int_equal(ota_crypto_cbc_mac(cx, &des, NULL, in, 13, mk, &e), 0);
+    assert_int_equal(ota_crypto_cbc_mac(cx, &tdes, NULL, in, 13, mt, &e), 0);
+    assert_memory_equal(mk, mt, 8);
+    assert_int_equal(ota_crypto_kcv(cx, &tdes, kd, &e), 0);
+    ts_assert_bytes(kd, 3, "d5d44f"); /* DES(0123456789abcdef, 0^8) = d5d44ff720683d0d */
+    assert_int_equal(p11_destroy(p, "ild-des", &e), 0);
     assert_int_equal(p11_generate(p, OTA_CIPHER_DES, 8, "ild-des", &e), -EOPNOTSUPP);
+    assert_non_null(strstr(e.msg, "single DES"));
     /* A token reference is not a raw key to import. */
     assert_int_equal(p11_import_clear(p, &tk, "ild-b", &e), -EINVAL);
 }

@@ -7,7 +7,7 @@
  *
  * With --pkcs11 MODULE --token LABEL --pin PIN every vector key is moved into
  * that PKCS#11 token first (vec_hsm.c); a vector needing a key the token
- * cannot hold (single DES) is counted as skipped-by-backend, not passed.
+ * could not hold would be counted as skipped-by-backend, not passed.
  */
 #include "otatool.h"
 #include "vectors.h"
@@ -73,8 +73,7 @@ static void run_one(struct vctx *vc, const json_t *v, unsigned idx, const char *
         vk_vector_done(vc);
     }
     if (vc->skip && !d.n) {
-        printf("SKIP %s (%s): a key the PKCS#11 backend does not offer (single DES)\n", id,
-               type ? type : "?");
+        printf("SKIP %s (%s): a key the PKCS#11 backend does not offer\n", id, type ? type : "?");
         (*skipped)++;
     } else if (d.n) {
         printf("FAIL %s (%s): %s\n", id, type ? type : "?", d.text);
@@ -148,7 +147,7 @@ int cmd_vectors(int argc, char **argv)
     }
     if (vc.p11) {
         vk_close(&vc);
-        printf("pkcs11: %u skipped-by-backend (single DES keys)\n", skipped);
+        printf("pkcs11: %u skipped-by-backend\n", skipped);
     }
     ota_crypto_free(vc.crypto);
     printf("%u passed, %u failed\n", pass, fail);
