@@ -7,10 +7,11 @@
  * so the codec under test only ever holds token references; the objects
  * are destroyed after each vector.
  *
- * Single DES keys go in as K|K 3DES2 objects (see gateway/p11.c); a key the
- * backend could not hold would mark the vector skipped-by-backend. A vector that expects a derived
- * key's bytes cannot read them from the token: the derived key is compared by what it does
- * (3DES/AES-ECB of two fixed blocks under it and under the expected bytes).
+ * Single DES keys go in as K|K 3DES2 objects (see gateway/p11.c); a key
+ * the backend could not hold would mark the vector skipped-by-backend. A
+ * vector that expects a derived key's bytes cannot read them from the
+ * token: the derived key is compared by what it does (3DES/AES-ECB of two
+ * fixed blocks under it and under the expected bytes).
  */
 #include "vectors.h"
 
