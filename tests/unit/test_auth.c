@@ -145,7 +145,7 @@ static const char *tok_of(struct fx *f, enum gw_role r)
 static void req_as(struct fx *f, uint16_t port, const char *token, const char *raw_auth,
                    const char *method, const char *path, const char *body, struct ts_http_resp *r)
 {
-    char hdr[512] = "";
+    char hdr[640] = ""; /* room for the longest raw value a test sends (512) */
     if (token) {
         snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", token);
     } else if (raw_auth) {
