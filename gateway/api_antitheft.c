@@ -370,18 +370,62 @@ static bool was_sent(const struct eng_task_view *t, const struct at_view *v)
     }
 }
 
+struct sent_at {
+    int64_t submitted_ms, dispatched_ms; /* of the last attempt; 0: none */
+};
+
+static int sent_ev(void *arg, int64_t seq, int64_t task, int64_t se, enum task_state from,
+                   enum task_state to, enum task_reason reason, int64_t t_ms)
+{
+    struct sent_at *s = arg;
+    (void)seq;
+    (void)task;
+    (void)se;
+    (void)from;
+    (void)reason;
+    if (to == TASK_DISPATCHED) {
+        /* a new attempt: an earlier attempt's acceptance is not this packet's */
+        s->dispatched_ms = t_ms;
+        s->submitted_ms = 0;
+    } else if (to == TASK_SUBMITTED) {
+        s->submitted_ms = t_ms;
+    }
+    return 0;
+}
+
+/*
+ * When the packet went out, from the task's history (the engine's
+ * task_event rows, [engine] keep_history): the network's acceptance
+ * (-> submitted) of the last attempt, else, when it was sent but its
+ * acceptance never came (a DLR or PoR before the submit result, then
+ * failure), the hand-over to the bearer (-> dispatched). -1 when unknown
+ * (no history kept, or the store failed: the answer shows null).
+ */
+static int64_t sent_ms_of(struct gw *g, int64_t id)
+{
+    struct sent_at s = {0, 0};
+    struct ota_err err;
+    if (store_task_events(eng_store(g->eng), id, sent_ev, &s, &err) < 0) {
+        gw_log(g, GW_CONF_LOG_WARNING, "antitheft task=%lld history unreadable err=\"%s\"",
+               (long long)id, err.msg);
+        return -1;
+    }
+    return s.submitted_ms > 0 ? s.submitted_ms : s.dispatched_ms > 0 ? s.dispatched_ms : -1;
+}
+
 /*
  * The stages reached, in order: requested, sent, por-verified (proof of
- * receipt), then executed (proof of execution) / failed / cancelled. The
- * time of "sent" is not kept (null).
+ * receipt), then executed (proof of execution) / failed / cancelled.
+ * sent_ms: see sent_ms_of (-1: at is null).
  */
-static json_t *life_json(const struct eng_task_view *t, const struct at_view *v)
+static json_t *life_json(const struct eng_task_view *t, const struct at_view *v, int64_t sent_ms)
 {
     json_t *a = json_array();
     json_array_append_new(
         a, json_pack("{s:s, s:o}", "stage", "requested", "at", api_time_json(t->created_ms)));
     if (was_sent(t, v)) {
-        json_array_append_new(a, json_pack("{s:s, s:n}", "stage", "sent", "at"));
+        json_array_append_new(a, json_pack("{s:s, s:o}", "stage", "sent", "at",
+                                           sent_ms > 0 ? api_time_json(sent_ms) : json_null()));
     }
     if (v->por_verified) {
         json_array_append_new(a, json_pack("{s:s, s:o}", "stage", "por-verified", "at",
@@ -394,7 +438,7 @@ static json_t *life_json(const struct eng_task_view *t, const struct at_view *v)
     return a;
 }
 
-static json_t *at_view_json(const struct eng_task_view *t, const struct at_view *v)
+static json_t *at_view_json(const struct eng_task_view *t, const struct at_view *v, int64_t sent_ms)
 {
     json_t *par = t->params ? json_loads(t->params, 0, NULL) : NULL;
     int act = at_action_of(t->op);
@@ -445,7 +489,7 @@ static json_t *at_view_json(const struct eng_task_view *t, const struct at_view 
                         v->n_executed >= 0 ? json_integer(v->n_executed) : json_null());
     json_object_set_new(ex, "status_words", sws);
     json_object_set_new(o, "proof_of_execution", ex);
-    json_object_set_new(o, "life", life_json(t, v));
+    json_object_set_new(o, "life", life_json(t, v, sent_ms));
     json_t *cb = json_object_get(par, "callback_url");
     json_object_set(o, "callback_url", json_is_string(cb) ? cb : json_null());
     json_object_set_new(o, "location", json_string(loc));
@@ -812,7 +856,7 @@ static void h_get(struct http_req *req, void *arg)
     }
     struct at_view v;
     at_view_of(&t, &v);
-    json_t *o = at_view_json(&t, &v);
+    json_t *o = at_view_json(&t, &v, was_sent(&t, &v) ? sent_ms_of(g, id) : -1);
     if (!o) {
         http_respond_error(req, 500, "internal", "out of memory");
         return;

@@ -401,6 +401,16 @@ static void auth_wrap(struct http_req *req, void *arg)
     }
     if (!t || t->revoked) {
         a->st.unauthorized++;
+        /* by kind, for /metrics: a flood of unknown tokens is not a client without one */
+        if (t) {
+            a->st.revoked_token++;
+        } else if (!tok && strcmp(why, "no-token") == 0) {
+            a->st.no_token++;
+        } else if (!tok) {
+            a->st.malformed++;
+        } else {
+            a->st.unknown_token++; /* "hash-failed" too: never seen, still counted */
+        }
         audit_fail(a, req, "anonymous", why);
         refuse_401(req, why);
         return;
@@ -481,6 +491,16 @@ bool gw_auth_route_at(const struct gw *g, size_t i, struct gw_auth_route_info *o
 void gw_auth_stats(const struct gw *g, struct gw_auth_stats *out)
 {
     *out = g && g->auth ? g->auth->st : (struct gw_auth_stats){0};
+    if (g && g->auth) {
+        /* counted here, not kept: the cache is replaced whole on every reload */
+        for (size_t i = 0; i < g->auth->n_toks; i++) {
+            if (g->auth->toks[i].revoked) {
+                out->tokens_revoked++;
+            } else {
+                out->tokens_live++;
+            }
+        }
+    }
 }
 
 /* ---- changes: each in one transaction with its audit entry ---------------------------- */

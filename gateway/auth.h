@@ -136,9 +136,17 @@ int gw_auth_token_create(struct gw *g, const char *actor, const char *name, enum
 int gw_auth_token_revoke(struct gw *g, const char *actor, int64_t id,
                          struct ota_err *err) OTA_MUST_CHECK;
 
-/* Counters (tests, /metrics): requests refused, auth.fail entries written and held back. */
+/*
+ * Counters (tests, /metrics): requests refused (401 unauthorized, 403
+ * forbidden), the 401s by kind (they add up to unauthorized), auth.fail
+ * entries written and held back, reloads of the token cache, and the
+ * tokens in that cache (as of its last reload: a change by otatool is seen
+ * within GW_AUTH_RECHECK_S of the next request).
+ */
 struct gw_auth_stats {
     uint64_t unauthorized, forbidden, audited, audit_suppressed, reloads;
+    uint64_t no_token, malformed, unknown_token, revoked_token; /* unauthorized by kind */
+    uint64_t tokens_live, tokens_revoked;
 };
 void gw_auth_stats(const struct gw *g, struct gw_auth_stats *out);
 

@@ -493,6 +493,21 @@ int gw_metrics_render(const struct gw_metrics_snap *s, char **text, size_t *len)
     family(&b, "otagw_auth_refused_total", "counter", "requests refused by the token check");
     u64_line(&b, "otagw_auth_refused_total", "code=\"401\"", s->auth.unauthorized);
     u64_line(&b, "otagw_auth_refused_total", "code=\"403\"", s->auth.forbidden);
+    family(&b, "otagw_auth_unauthorized_total", "counter",
+           "401 refusals by kind (no-token, malformed, unknown-token, revoked-token)");
+    static const char *const akinds[] = {"no-token", "malformed", "unknown-token", "revoked-token"};
+    const uint64_t av[] = {s->auth.no_token, s->auth.malformed, s->auth.unknown_token,
+                           s->auth.revoked_token};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(l, sizeof(l), "kind=\"%s\"", akinds[i]);
+        u64_line(&b, "otagw_auth_unauthorized_total", l, av[i]);
+    }
+    family(&b, "otagw_auth_tokens", "gauge",
+           "API tokens in the daemon's cache, live or revoked (as of its last reload)");
+    u64_line(&b, "otagw_auth_tokens", "state=\"live\"", s->auth.tokens_live);
+    u64_line(&b, "otagw_auth_tokens", "state=\"revoked\"", s->auth.tokens_revoked);
+    counter(&b, "otagw_auth_token_reloads_total",
+            "reloads of the token cache (API changes, otatool on the file)", s->auth.reloads);
     counter(&b, "otagw_auth_fail_audited_total", "auth.fail entries written to the audit log",
             s->auth.audited);
     counter(&b, "otagw_auth_fail_suppressed_total", "auth.fail entries held back by the rate limit",

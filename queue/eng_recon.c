@@ -513,7 +513,16 @@ static enum por_class por_try(struct eng *e, struct eng_atask *a, const struct b
             bool wants_cc = cmd.spi.por_integrity != OTA_SCP80_INTEGRITY_NONE;
             *verified =
                 !por->protection_missing && (!wants_cc || por->cc_state == OTA_SCP80_CC_VALID);
-            if (!*verified && por->status == OTA_SCP80_ST_OK) {
+            /*
+             * X.1127 7.4.1 (docs/antitheft.md): an anti-theft PoR is required and
+             * itself CC-protected, errors included, whatever SPI the task holds; an
+             * unprotected error PoR could otherwise be forged to fail a lock.
+             */
+            bool at_cc = por->cc_state == OTA_SCP80_CC_VALID && !por->protection_missing;
+            if (task_op_antitheft(a->op) && !at_cc) {
+                snprintf(why, why_cap, "anti-theft PoR (status %02x) without a valid checksum",
+                         por->status);
+            } else if (!*verified && por->status == OTA_SCP80_ST_OK) {
                 /* a success must be proven: an unprotected "ok" is never trusted */
                 snprintf(why, why_cap, "status ok without the checksum the SPI asks for");
             } else {

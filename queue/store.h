@@ -44,7 +44,7 @@
 #include "ota/ota_common.h"
 #include "queue/task.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_SEID_MAX 64   /* SEID text (hex or printable), without NUL */
 #define STORE_MSISDN_MAX 21 /* digits */
 #define STORE_BATCH_MAX 32  /* SE batch label */
@@ -339,6 +339,18 @@ int store_events(struct store *s,
                  int (*cb)(void *arg, int64_t seq, int64_t task, int64_t se, enum task_state from,
                            enum task_state to, enum task_reason reason, int64_t t_ms),
                  void *arg, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * The history of one task in order, as store_events (staged events
+ * included), through the task_event_task index: cheap at any history size.
+ * 0 also for a task without events; cb's negative return stops the walk and
+ * is returned; -EINVAL (NULL cb), -EIO (also a stored value out of range).
+ */
+int store_task_events(struct store *s, int64_t task,
+                      int (*cb)(void *arg, int64_t seq, int64_t task, int64_t se,
+                                enum task_state from, enum task_state to, enum task_reason reason,
+                                int64_t t_ms),
+                      void *arg, struct ota_err *err) OTA_MUST_CHECK;
 
 enum store_report_kind {
     STORE_REP_SUBMIT = 0, /* a submit result */

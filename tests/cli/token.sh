@@ -5,6 +5,10 @@
 # the file holds its SHA-256 and never its text; --out writes it with mode
 # 0600 and never over an existing file; a principal keeps its role; list
 # shows the hash tail, never a token; revoke twice exits 1; bad usage exits 2.
+# Every change is in the audit chain next to the engine database (actor
+# otatool, the OS user in the detail, no token text), audit-verify passes;
+# when the audit entry cannot be written the change is refused (exit 2) and
+# nothing changes.
 set -euo pipefail
 T=$1
 tmp=$(mktemp -d)
@@ -65,4 +69,51 @@ assert [r["id"] for r in rows] == [1, 2], rows
 assert rows[0]["revoked"] is not None and rows[1]["revoked"] is None, rows
 assert all(r["principal"] == "ops" and r["role"] == "admin" and "token" not in r for r in rows)
 PYEOF
+
+# the audit chain: the two creates (one with its principal) and the revocation, nothing for
+# the refused ones; it verifies, and holds names and ids, never a token
+expect 0 "$T" audit-verify --db "$db"
+grep -Eq "^ok 4 entries head=4:[0-9a-f]{64}$" <<<"$out" || fail "audit-verify: $out"
+"$T" audit-list --db "$db" --json > "$tmp/audit.json"
+python3 - "$tmp/audit.json" "$(id -un)" "$(id -u)" <<'PYEOF' || fail "audit entries: $(cat "$tmp/audit.json")"
+import json, sys
+path, user, uid = sys.argv[1], sys.argv[2], sys.argv[3]
+rows = [json.loads(l) for l in open(path)]
+got = [(r["actor"], r["action"], r["target"]) for r in rows]
+assert got == [("otatool", "principal.create", "principal:ops"),
+               ("otatool", "token.create", "token:1"),
+               ("otatool", "token.create", "token:2"),
+               ("otatool", "token.revoke", "token:1")], got
+assert rows[0]["detail"].startswith("role=admin "), rows[0]
+assert rows[1]["detail"].startswith("principal=ops role=admin "), rows[1]
+for r in rows:
+    assert r["detail"].endswith("os_user=%s uid=%s" % (user, uid)), r
+PYEOF
+expect 0 "$T" audit-list --db "$db"
+grep -q '^1 .* actor=otatool action=principal.create target=principal:ops detail="role=admin os_user=' <<<"$out" \
+  || fail "audit-list: $out"
+for f in "$db.audit" "$db.audit-wal"; do
+  [ -e "$f" ] || continue
+  for t in "$tok" "$(cat "$tmp/t2")"; do
+    grep -qF "${t:4}" "$f" && fail "a token in $f"
+  done
+done
+
+# no audit entry, no change: create refused (no token stored, no --out file), revoke refused
+mkdir "$tmp/b.db.audit"   # a log that cannot be opened
+expect 2 "$T" token create --db "$tmp/b.db" --name x --role admin --out "$tmp/t3"
+grep -q "audit log" <<<"$out" || fail "create refusal: $out"
+grep -q "nothing changed" <<<"$out" || fail "create refusal: $out"
+[ ! -e "$tmp/t3" ] || fail "--out written for a refused create"
+expect 0 "$T" token list --db "$tmp/b.db"
+[ -z "$out" ] || fail "a token made without its audit entry: $out"
+cp "$db.auth" "$tmp/c.db.auth"
+mkdir "$tmp/c.db.audit"
+expect 2 "$T" token revoke --db "$tmp/c.db" --id 2
+grep -q "nothing changed" <<<"$out" || fail "revoke refusal: $out"
+"$T" token list --db "$tmp/c.db" --json > "$tmp/c.json"
+python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; assert r[1]["id"] == 2 and r[1]["revoked"] is None, r' \
+  "$tmp/c.json" || fail "revoked without its audit entry: $(cat "$tmp/c.json")"
+expect 0 "$T" audit-verify --db "$db"
+grep -Eq "^ok 4 entries" <<<"$out" || fail "audit grew: $out"
 echo "otatool token: ok"

@@ -11,7 +11,10 @@
  * Proofs: a lock reaches a verified PoR within seconds while a 20,000-SE
  * job (rate capped, started first, its backlog full) is mostly still
  * queued; a replayed / lower-counter PoR, a tampered one and an
- * unprotected "ok" are refused; key sets below the minimum are refused
+ * unprotected "ok" are refused, and so are error PoRs without a valid
+ * checksum (counted as refused, the request still waiting), while a
+ * verified error PoR fails it; the sent time is shown; key sets below the
+ * minimum are refused
  * (409 keyset-too-weak) and a weaker SPI handed to the engine is forced up;
  * msisdn mismatch; loss-listed SEs can be locked; the active task holding
  * the SE is preempted; idempotent request_id; bad input per field.
@@ -112,11 +115,17 @@ static void card_deliver(struct fx *f, struct card *c, const uint8_t *ud, size_t
     assert_true(rc >= 0);
 }
 
-/* The PoR of the last accepted packet: protected (CC per its SPI) or not. */
-static size_t card_por(struct fx *f, struct card *c, bool protect, uint8_t *out, size_t cap)
+/*
+ * A PoR of the last accepted packet with status st: protected (CC per its
+ * SPI) or not; wrong_kid: the CC made with another key (a forger's).
+ */
+static size_t card_por_st(struct fx *f, struct card *c, bool protect, uint8_t st, bool wrong_kid,
+                          uint8_t *out, size_t cap)
 {
     struct ota_key k = test_key();
-    struct ota_scp80_keys keys = {&k, &k};
+    struct ota_key other;
+    ts_mkkey(&other, OTA_CIPHER_AES, "0f0e0d0c0b0a09080706050403020100");
+    struct ota_scp80_keys keys = {&k, wrong_kid ? &other : &k};
     struct ota_rapdu_exp_rsp r = {
         .has_n_executed = true, .n_executed = (uint16_t)c->last_n_cmds, .n_rapdus = c->last_n_cmds};
     struct ota_rapdu_rapdu ra[32];
@@ -127,12 +136,18 @@ static size_t card_por(struct fx *f, struct card *c, bool protect, uint8_t *out,
     struct ota_err err;
     int rl = ota_rapdu_exp_rsp_build(&r, ra, rsp, sizeof(rsp), &err);
     assert_true(rl > 0);
-    int n = ota_scp80_por_encode_sms(f->cx, &c->last_cmd, &keys, protect, OTA_SCP80_ST_OK, rsp,
-                                     (size_t)rl, out, cap, &err);
+    int n = ota_scp80_por_encode_sms(f->cx, &c->last_cmd, &keys, protect, st, rsp,
+                                     st == OTA_SCP80_ST_OK ? (size_t)rl : 0, out, cap, &err);
     if (n < 0) {
         fail_msg("PoR encode: %s", err.msg);
     }
     return (size_t)n;
+}
+
+/* The PoR of the last accepted packet: protected (CC per its SPI) or not. */
+static size_t card_por(struct fx *f, struct card *c, bool protect, uint8_t *out, size_t cap)
+{
+    return card_por_st(f, c, protect, OTA_SCP80_ST_OK, false, out, cap);
 }
 
 static void card_reply_last(struct fx *f, struct card *c)
@@ -727,6 +742,94 @@ static void test_por_replay_refused(void **state)
     ts_http_resp_free(&r);
 }
 
+/* ---- every anti-theft PoR CC-protected, errors too (X.1127 minimum security) ----------------- */
+
+static uint64_t por_refused(struct fx *f)
+{
+    uint64_t n[STORE_REP__COUNT][STORE_DISP__COUNT];
+    struct ota_err err;
+    assert_int_equal(store_report_counts(eng_store(f->g.eng), n, &err), 0);
+    return n[STORE_REP_POR][STORE_DISP_MISMATCHED];
+}
+
+static const char *life_at(json_t *o, size_t i, const char *stage)
+{
+    json_t *l = json_array_get(json_object_get(o, "life"), i);
+    assert_non_null(l);
+    assert_string_equal(ts_jstr(l, "stage"), stage);
+    return json_string_value(json_object_get(l, "at"));
+}
+
+static void test_por_error_needs_cc(void **state)
+{
+    struct fx *f = *state;
+    struct card *c = &f->cards[1]; /* AT-2 */
+    c->silent = true;
+    int64_t id = post_ok(
+        f, "lock", "{\"seid\":\"AT-2\",\"msisdn\":\"8613900000002\",\"request_id\":\"r-cc\"}");
+    assert_true(wait_state(f, id, "sent", 5000) >= 0);
+    /* the time it went out is kept: not null once sent */
+    struct ts_http_resp r;
+    get_req(f, id, &r);
+    const char *req_at = ts_jstr(r.json, "requested_at");
+    const char *sent_at = life_at(r.json, 1, "sent");
+    assert_non_null(sent_at);
+    assert_true(strcmp(req_at, sent_at) <= 0);
+    char sent_copy[64];
+    snprintf(sent_copy, sizeof(sent_copy), "%s", sent_at);
+    ts_http_resp_free(&r);
+
+    struct eng_stats s0, s1;
+    eng_stats(f->g.eng, &s0);
+    uint64_t ref0 = por_refused(f);
+    /* an error PoR for our TAR and counter, unprotected (as a forger, or a card, sends it) */
+    uint8_t por[200];
+    size_t pl = card_por_st(f, c, false, OTA_SCP80_ST_RC_CC_DS_FAILED, false, por, sizeof(por));
+    card_deliver(f, c, por, pl);
+    /* an error PoR whose checksum was made with another key */
+    pl = card_por_st(f, c, true, OTA_SCP80_ST_TAR_UNKNOWN, true, por, sizeof(por));
+    card_deliver(f, c, por, pl);
+    run_ms(f, 50);
+    eng_stats(f->g.eng, &s1);
+    assert_int_equal(s1.mismatched, s0.mismatched + 2);
+    assert_int_equal(por_refused(f), ref0 + 2);
+    assert_int_equal(s1.failed, s0.failed);
+    get_req(f, id, &r);
+    assert_string_equal(ts_jstr(r.json, "state"), "sent");
+    assert_string_equal(ts_jstr(r.json, "reason"), "none");
+    assert_true(
+        json_is_null(json_object_get(json_object_get(r.json, "proof_of_receipt"), "status")));
+    ts_http_resp_free(&r);
+
+    /* the genuine PoR completes it; the sent time stays the packet's */
+    card_reply_last(f, c);
+    assert_true(wait_state(f, id, "executed", 5000) >= 0);
+    get_req(f, id, &r);
+    assert_true(
+        json_is_true(json_object_get(json_object_get(r.json, "proof_of_receipt"), "verified")));
+    assert_string_equal(life_at(r.json, 1, "sent"), sent_copy);
+    const char *por_at = life_at(r.json, 2, "por-verified");
+    assert_non_null(por_at);
+    assert_true(strcmp(sent_copy, por_at) <= 0);
+    ts_http_resp_free(&r);
+
+    /* a verified error PoR still fails a request (the card said no) */
+    c = &f->cards[2]; /* AT-3 */
+    c->silent = true;
+    id = post_ok(f, "wipe",
+                 "{\"seid\":\"AT-3\",\"msisdn\":\"8613900000003\",\"request_id\":\"r-err\"}");
+    assert_true(wait_state(f, id, "sent", 5000) >= 0);
+    pl = card_por_st(f, c, true, OTA_SCP80_ST_INSUFFICIENT_MEMORY, false, por, sizeof(por));
+    card_deliver(f, c, por, pl);
+    assert_true(wait_state(f, id, "failed", 5000) >= 0);
+    get_req(f, id, &r);
+    assert_string_equal(ts_jstr(r.json, "reason"), "por-status");
+    assert_false(
+        json_is_true(json_object_get(json_object_get(r.json, "proof_of_receipt"), "verified")));
+    assert_non_null(life_at(r.json, 1, "sent"));
+    ts_http_resp_free(&r);
+}
+
 /* ---- key sets below the minimum ------------------------------------------------------------ */
 
 static void test_keyset_too_weak(void **state)
@@ -1042,6 +1145,7 @@ int main(void)
         cmocka_unit_test(test_spi_minimum),
         cmocka_unit_test_setup_teardown(test_lock_jumps_campaign, setup, teardown),
         cmocka_unit_test_setup_teardown(test_por_replay_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_por_error_needs_cc, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keyset_too_weak, setup, teardown),
         cmocka_unit_test_setup_teardown(test_msisdn_and_loss_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preempt_and_config, setup, teardown),

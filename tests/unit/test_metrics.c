@@ -553,10 +553,11 @@ static void test_roles_enforced(void **state)
                {"wal1", GW_ROLE_CLIENT},
                {"at1", GW_ROLE_ANTITHEFT}};
     char tok[5][GW_AUTH_TOKEN_LEN + 1];
+    int64_t id[5];
     for (size_t i = 0; i < 5; i++) {
-        int64_t id;
         struct ota_err err;
-        if (gw_auth_token_create(&f->g, "test", who[i].name, who[i].role, tok[i], &id, &err) < 0) {
+        if (gw_auth_token_create(&f->g, "test", who[i].name, who[i].role, tok[i], &id[i], &err) <
+            0) {
             fail_msg("token: %s", err.msg);
         }
     }
@@ -585,6 +586,28 @@ static void test_roles_enforced(void **state)
     ts_http_resp_free(&r);
     assert_true(val(&e, "otagw_auth_refused_total{code=\"401\"}") == 4);
     assert_true(val(&e, "otagw_auth_refused_total{code=\"403\"}") == 6);
+    /* the 401s by kind, and the tokens, before and after a revocation */
+    assert_true(val(&e, "otagw_auth_unauthorized_total{kind=\"no-token\"}") == 2);
+    assert_true(val(&e, "otagw_auth_unauthorized_total{kind=\"unknown-token\"}") == 2);
+    assert_true(val(&e, "otagw_auth_unauthorized_total{kind=\"malformed\"}") == 0);
+    assert_true(val(&e, "otagw_auth_unauthorized_total{kind=\"revoked-token\"}") == 0);
+    assert_true(val(&e, "otagw_auth_tokens{state=\"live\"}") == 5);
+    assert_true(val(&e, "otagw_auth_tokens{state=\"revoked\"}") == 0);
+    double reloads = val(&e, "otagw_auth_token_reloads_total");
+    struct ota_err err;
+    assert_int_equal(gw_auth_token_revoke(&f->g, "test", id[2], &err), 0);
+    assert_int_equal(status_as(f, "/metrics", tok[2]), 401);
+    assert_int_equal(status_as(f, "/metrics", "two words"), 401);
+    ts_http_do(f->loop, f->port, "GET", "/metrics", hdr, NULL, true, &r);
+    assert_int_equal(r.status, 200);
+    parse_expo(r.body, &e);
+    ts_http_resp_free(&r);
+    assert_true(val(&e, "otagw_auth_refused_total{code=\"401\"}") == 6);
+    assert_true(val(&e, "otagw_auth_unauthorized_total{kind=\"malformed\"}") == 1);
+    assert_true(val(&e, "otagw_auth_unauthorized_total{kind=\"revoked-token\"}") == 1);
+    assert_true(val(&e, "otagw_auth_tokens{state=\"live\"}") == 4);
+    assert_true(val(&e, "otagw_auth_tokens{state=\"revoked\"}") == 1);
+    assert_true(val(&e, "otagw_auth_token_reloads_total") > reloads);
 }
 
 /* Every src= / href= in the page is a same-origin absolute path. */

@@ -979,6 +979,25 @@ static void test_events_reports(void **state)
     assert_int_equal(e.to[1], TASK_CANCELLED);
     assert_int_equal(e.from[2], TASK_DISPATCHED);
     assert_int_equal(e.t[2], 102);
+    /* one task's history only, in order, staged events included; none for another */
+    assert_int_equal(
+        store_event(f->s, 5, 1, TASK_SUBMITTED, TASK_DONE, TASK_R_NONE, 103, "", &f->err), 0);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(store_task_events(f->s, 5, ev_cb, &e, &f->err), 0);
+    assert_int_equal(e.n, 3);
+    assert_true(e.task[0] == 5 && e.task[1] == 5 && e.task[2] == 5);
+    assert_int_equal(e.to[1], TASK_SUBMITTED);
+    assert_int_equal(e.t[1], 102);
+    assert_int_equal(e.to[2], TASK_DONE);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(store_task_events(f->s, 7, ev_cb, &e, &f->err), 0);
+    assert_int_equal(e.n, 0);
+    assert_int_equal(store_task_events(f->s, 5, NULL, NULL, &f->err), -EINVAL);
+    commit_ok(f);
+    /* by the index, not a scan of every event */
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master"
+                                      " WHERE name = 'task_event_task'"),
+                     1);
 
     assert_int_equal(store_report(f->s, STORE_REP_DLR, STORE_DISP_LATE, 5, 200, "x", &f->err), 0);
     assert_int_equal(store_report(f->s, STORE_REP_DLR, STORE_DISP_LATE, 6, 201, NULL, &f->err), 0);
@@ -1713,8 +1732,8 @@ static void test_migrate_v3_to_v4(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE name = 'se_model'"),
                      0);
     open_ok(f);
-    assert_int_equal(store_schema_version(f->s), 4);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 4);
+    assert_int_equal(store_schema_version(f->s), STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     struct store_se se;
     assert_int_equal(store_se_find(f->s, "SE-MIG4", &se, &f->err), 0);
     assert_string_equal(se.msisdn, "8613800000004");
