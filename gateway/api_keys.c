@@ -3,6 +3,7 @@
  * Key import routes of the business API (issue #7 "Key store", docs/keys.md):
  *   POST /v1/ses/{seid}/keys/scp80     import an SCP80 KIc/KID set (never echoed)
  *   POST /v1/ses/{seid}/keys/sd        import an SD key set (ENC/MAC/DEK, never echoed)
+ *   POST /v1/keks/{name}               import a business platform's KEK (spec 5.8.4.6.3)
  *
  * Keys arrive encrypted under the transport key ("kic_key_wrapped", ...,
  * "wrapping": "ecb" (default) or "aes-kw") with their key check values,
@@ -448,12 +449,156 @@ static void route_keys_sd(struct http_req *req, void *arg)
                                       (int)ks.kvn, "current", current));
 }
 
+/* ---- POST /v1/keks/{name} ---------------------------------------------------------- */
+
+static void kek_refuse(struct gw *g, struct http_req *req, const char *name, int status,
+                       const char *code, const char *msg)
+{
+    char target[GW_KEYS_KEK_NAME_MAX + 8];
+    snprintf(target, sizeof(target), "kek:%s", name);
+    (void)gw_audit(g, actor(req), "key.import_refused", target, "kind=kek reason=%s", code);
+    gw_log(g, GW_CONF_LOG_WARNING, "key import refused kek=%s reason=%s", name, code);
+    (void)http_respond_error(req, status, code, "%s", msg);
+}
+
+/* "3des2" / "3des3" / "aes"; NONE otherwise. */
+static enum ota_cipher kek_cipher(const char *s)
+{
+    return !s                        ? OTA_CIPHER_NONE
+           : strcmp(s, "3des2") == 0 ? OTA_CIPHER_3DES2
+           : strcmp(s, "3des3") == 0 ? OTA_CIPHER_3DES3
+           : strcmp(s, "aes") == 0   ? OTA_CIPHER_AES
+                                     : OTA_CIPHER_NONE;
+}
+
+/*
+ * A business platform's KEK (spec 5.8.4.6.3): the sensitive part of its
+ * personalization data arrives under it. {"kvn", "cipher", "owner"
+ * (default: the name), "key_wrapped" + "kcv" [+ "wrapping"] | "key"}.
+ */
+static void route_kek(struct http_req *req, void *arg)
+{
+    struct gw *g = arg;
+    struct ota_err err;
+    struct gw_keys_kek kk;
+    memset(&kk, 0, sizeof(kk));
+    const char *name = http_req_param(req, "name");
+    if (!name || !gw_auth_name_ok(name) || strlen(name) > GW_KEYS_KEK_NAME_MAX) {
+        (void)http_respond_error(req, 400, "bad-name", "name: 1..64 of A-Z a-z 0-9 . _ -");
+        return;
+    }
+    json_t *body = http_req_json(req, &err);
+    if (!body) {
+        (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
+        return;
+    }
+    static const char *const allowed[] = {"kvn",      "cipher",      "owner", "kcv",
+                                          "wrapping", "key_wrapped", "key",   NULL};
+    const char *bad = api_unknown_member(body, allowed);
+    if (bad) {
+        (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
+        return;
+    }
+    bool clear = json_object_get(body, "key") != NULL;
+    if (clear == (json_object_get(body, "key_wrapped") != NULL)) {
+        (void)http_respond_error(req, 400, "bad-key-set",
+                                 "give key_wrapped (or, with clear_import, key): one, not both");
+        return;
+    }
+    if (clear && !g->conf.keys_clear_import) {
+        kek_refuse(g, req, name, 403, "clear-import-disabled",
+                   "clear key values are refused ([keys] clear_import = no): send the KEK "
+                   "wrapped under the transport key");
+        return;
+    }
+    bool answered = false;
+    const char *ci = api_str_member(req, body, "cipher", true, &answered);
+    const char *owner = answered ? NULL : api_str_member(req, body, "owner", false, &answered);
+    const char *hex =
+        answered ? NULL : api_str_member(req, body, clear ? "key" : "key_wrapped", true, &answered);
+    const char *kcv_h = answered ? NULL : api_str_member(req, body, "kcv", !clear, &answered);
+    if (answered) {
+        return;
+    }
+    json_t *kvn = json_object_get(body, "kvn");
+    if (!kvn || !json_is_integer(kvn) || json_integer_value(kvn) < 1 ||
+        json_integer_value(kvn) > 127) {
+        (void)http_respond_error(req, 400, "bad-kvn", "kvn: an integer 1..127");
+        return;
+    }
+    enum ota_cipher c = kek_cipher(ci);
+    if (c == OTA_CIPHER_NONE) {
+        (void)http_respond_error(req, 400, "bad-cipher", "cipher: \"3des2\", \"3des3\" or \"aes\"");
+        return;
+    }
+    kk.name = name;
+    kk.owner = owner ? owner : name;
+    kk.kvn = (uint8_t)json_integer_value(kvn);
+    if (!gw_auth_name_ok(kk.owner)) {
+        (void)http_respond_error(req, 400, "bad-owner", "owner: a principal name");
+        return;
+    }
+    uint8_t kcv[3] = {0};
+    if (kcv_h && api_hex_decode(kcv_h, kcv, 3, 3) < 0) {
+        (void)http_respond_error(req, 400, "bad-hex", "kcv: 6 hex digits");
+        return;
+    }
+    struct gw_keys_wrapped w;
+    int rc;
+    if (clear) {
+        uint8_t raw[OTA_KEY_MAX];
+        int n = api_hex_decode(hex, raw, 1, OTA_KEY_MAX);
+        bool ok = n >= 0 && ota_key_set(&kk.key, c, raw, (size_t)n, &err) == 0;
+        OPENSSL_cleanse(raw, sizeof(raw));
+        if (!ok) {
+            (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
+                                     "key: hex of a %s key", ota_cipher_name(c));
+            return;
+        }
+        rc = gw_keys_put_kek(g->keys, &kk, kcv_h ? kcv : NULL, &err);
+    } else {
+        enum gw_keys_wrap wrap = GW_KEYS_WRAP_ECB;
+        if (!wrapping(req, body, &wrap) || !wrapped_key(req, "key_wrapped", hex, wrap, kcv, &w)) {
+            return;
+        }
+        w.cipher = c;
+        rc = gw_keys_import_kek(g->keys, &kk, &w, &err);
+        OPENSSL_cleanse(&w, sizeof(w));
+    }
+    ota_key_wipe(&kk.key);
+    if (rc < 0) {
+        const char *code = err.code == OTA_ERR_BAD_CC ? "bad-kcv"
+                           : rc == -EINVAL            ? "bad-key-set"
+                           : rc == -ENOKEY            ? "no-transport-key"
+                           : rc == -EEXIST            ? "key-exists"
+                           : rc == -EOPNOTSUPP        ? "unwrap-unsupported"
+                                                      : "key-store";
+        int status = rc == -EINVAL || rc == -ENOKEY || rc == -EOPNOTSUPP ? 400
+                     : rc == -EEXIST                                     ? 409
+                                                                         : 500;
+        kek_refuse(g, req, name, status, code, err.msg);
+        return;
+    }
+    char target[GW_KEYS_KEK_NAME_MAX + 8];
+    snprintf(target, sizeof(target), "kek:%s", name);
+    (void)gw_audit(g, actor(req), "key.import", target, "kind=kek owner=%s kvn=%u wrapped=%s",
+                   kk.owner, (unsigned)kk.kvn, clear ? "no" : "yes");
+    gw_log(g, GW_CONF_LOG_INFO, "kek imported name=%s owner=%s kvn=%u wrapped=%s", name, kk.owner,
+           (unsigned)kk.kvn, clear ? "no" : "yes");
+    (void)http_respond_json(req, 201,
+                            json_pack("{s:s, s:s, s:i, s:s}", "name", name, "owner", kk.owner,
+                                      "kvn", (int)kk.kvn, "cipher", ci));
+}
+
 int gw_api_keys_routes(struct gw *g, struct ota_err *err)
 {
     int rc =
         gw_route(g, "POST", "/v1/ses/{seid}/keys/scp80", GW_ROLE_ADMIN, route_keys_scp80, g, err);
     if (rc == 0) {
         rc = gw_route(g, "POST", "/v1/ses/{seid}/keys/sd", GW_ROLE_ADMIN, route_keys_sd, g, err);
+    }
+    if (rc == 0) {
+        rc = gw_route(g, "POST", "/v1/keks/{name}", GW_ROLE_ADMIN, route_kek, g, err);
     }
     return rc;
 }

@@ -197,7 +197,8 @@ static int hook_build_script(void *arg, const struct eng_task_view *t, uint8_t t
     struct gw *g = arg;
     /* PUT KEY (sd-key-update) takes the SE's own keys: the key store knows them by SEID */
     struct gw_keys_plat_arg ka = {.k = g->keys, .seid = t->seid};
-    struct plat_keys_cb kcb = {.keys = gw_keys_plat_material, .arg = &ka};
+    struct plat_keys_cb kcb = {
+        .keys = gw_keys_plat_material, .translate = gw_keys_plat_translate, .arg = &ka};
     const struct plat_ctx *base = gw_ses_plat_ctx(g);
     struct plat_ctx ctx = {0};
     if (base) {

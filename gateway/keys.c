@@ -60,6 +60,10 @@ enum st {
     ST_CUR_INIT,
     ST_META_GET,
     ST_META_PUT,
+    ST_PUTKEK,
+    ST_GETKEK,
+    ST_MAXKEK,
+    ST_HASKEK,
     ST__COUNT
 };
 
@@ -87,6 +91,12 @@ static const char *const st_sql[ST__COUNT] = {
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_META_GET] = "SELECT value FROM ks_meta WHERE name = ?1",
     [ST_META_PUT] = "INSERT OR REPLACE INTO ks_meta (name, value) VALUES (?1, ?2)",
+    [ST_PUTKEK] = "INSERT OR REPLACE INTO ks_kek (name, kvn, owner, cipher, len, sealed, label,"
+                  " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_GETKEK] =
+        "SELECT owner, cipher, len, sealed, label FROM ks_kek WHERE name = ?1 AND kvn = ?2",
+    [ST_MAXKEK] = "SELECT max(kvn) FROM ks_kek WHERE name = ?1",
+    [ST_HASKEK] = "SELECT 1 FROM ks_kek WHERE name = ?1 AND kvn = ?2",
 };
 
 static const char schema[] =
@@ -104,7 +114,11 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS ks_current ("
     " seid TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, kvn INTEGER NOT NULL,"
     " updated_ms INTEGER NOT NULL, PRIMARY KEY (seid, kind, ref)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS ks_meta (name TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS ks_meta (name TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS ks_kek ("
+    " name TEXT NOT NULL, kvn INTEGER NOT NULL, owner TEXT NOT NULL, cipher INTEGER NOT NULL,"
+    " len INTEGER NOT NULL, sealed BLOB, label TEXT, created_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (name, kvn)) WITHOUT ROWID;";
 
 struct gw_keys {
     enum gw_keys_backend backend;
@@ -1721,6 +1735,308 @@ int gw_keys_plat_material(void *arg, const uint8_t *sd_aid, size_t sd_aid_len, u
     gw_keys_sd_wipe(nw);
     gw_keys_sd_wipe(old);
     OPENSSL_cleanse(nw, 2 * sizeof(*nw));
+    return rc;
+}
+
+/* ---- platform KEKs (spec 5.8.4.6.3) -------------------------------------------------- */
+
+/* Names go into token labels, audit targets and URLs: a plain character set keeps them so. */
+static bool kek_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > GW_KEYS_KEK_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool kek_cipher_ok(enum ota_cipher c)
+{
+    return c == OTA_CIPHER_3DES2 || c == OTA_CIPHER_3DES3 || c == OTA_CIPHER_AES;
+}
+
+/* The owner is bound too: editing the owner column must not hand a KEK to another platform. */
+static void aad_kek(char out[AAD_MAX], const char *name, uint8_t kvn, const char *owner,
+                    enum ota_cipher c, size_t len)
+{
+    snprintf(out, AAD_MAX, "otagw-ks1|kek|%zu:%s|%u|%zu:%s|%d/%zu", strlen(name), name,
+             (unsigned)kvn, strlen(owner), owner, (int)c, len);
+}
+
+static int check_kek(const struct gw_keys_kek *in, struct ota_err *err)
+{
+    if (!in || !kek_name_ok(in->name)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "kek name: 1..64 of A-Z a-z 0-9 . _ -");
+    }
+    if (!seid_ok(in->owner)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "kek owner: 1..64 printable characters");
+    }
+    if (in->kvn < 1 || in->kvn > 127) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "kvn: %u not in 1..127", (unsigned)in->kvn);
+    }
+    return 0;
+}
+
+/* KEK (name, kvn) exists? 1, 0 or a negative errno. */
+static int has_kek(struct gw_keys *k, const char *name, uint8_t kvn, struct ota_err *err)
+{
+    sqlite3_stmt *q = k->st[ST_HASKEK];
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, kvn);
+    int rc = sqlite3_step(q);
+    rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : db_fail(k, err, rc, "read");
+    st_done(q);
+    return rc;
+}
+
+/*
+ * Store a validated KEK: key holds cipher and length (and, local backend,
+ * the clear bytes); with w (pkcs11 only) the token unwraps it itself.
+ */
+static int store_kek(struct gw_keys *k, const struct gw_keys_kek *in, const struct ota_key *key,
+                     const struct gw_keys_wrapped *w, struct ota_err *err)
+{
+    char aad[AAD_MAX], label[P11_LABEL_MAX + 1] = "";
+    uint8_t blob[GCM_NONCE + OTA_KEY_MAX + GCM_TAG];
+    size_t blob_len = 0;
+    int rc = 0;
+    if (k->backend == GW_KEYS_LOCAL) {
+        aad_kek(aad, in->name, in->kvn, in->owner, key->cipher, key->len);
+        rc = seal(k, aad, key->bytes, key->len, blob, err);
+        blob_len = GCM_NONCE + (size_t)key->len + GCM_TAG;
+    } else {
+        rc = has_kek(k, in->name, in->kvn, err);
+        if (rc == 1) {
+            rc = ota_fail(err, -EEXIST, OTA_ERR_DUPLICATE,
+                          "kvn %u: this KEK version is already in the token", (unsigned)in->kvn);
+        }
+        p11_label(label, "kek", in->name, in->kvn, "kek", in->owner);
+        if (rc == 0 && !w) {
+            rc = p11_import_clear(k->p11, key, label, err);
+        } else if (rc == 0) {
+            rc = w->wrap == GW_KEYS_WRAP_AES_KW
+                     ? p11_import_wrapped_kw(k->p11, k->transport_label, w->cipher, w->data, w->len,
+                                             w->kcv, label, err)
+                     : p11_import_wrapped(k->p11, k->transport_label, w->cipher, w->data, w->len,
+                                          w->kcv, label, err);
+        }
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    sqlite3_stmt *q = k->st[ST_PUTKEK];
+    sqlite3_bind_text(q, 1, in->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, in->kvn);
+    sqlite3_bind_text(q, 3, in->owner, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 4, (int)key->cipher);
+    sqlite3_bind_int(q, 5, key->len);
+    if (blob_len) {
+        sqlite3_bind_blob(q, 6, blob, (int)blob_len, SQLITE_TRANSIENT);
+        sqlite3_bind_null(q, 7);
+    } else {
+        sqlite3_bind_null(q, 6);
+        sqlite3_bind_text(q, 7, label, -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_int64(q, 8, now_ms());
+    rc = step_write(k, q, err);
+    if (rc < 0 && k->backend == GW_KEYS_PKCS11) {
+        p11_destroy_quiet(k, label);
+    }
+    return rc;
+}
+
+int gw_keys_put_kek(struct gw_keys *k, const struct gw_keys_kek *in, const uint8_t *kcv,
+                    struct ota_err *err)
+{
+    if (!k) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: NULL");
+    }
+    int rc = check_kek(in, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (!kek_cipher_ok(in->key.cipher) || !key_len_ok(in->key.cipher, in->key.len) ||
+        ota_key_is_ext(&in->key)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_KEY, "kek: a 3DES 2/3-key or AES key");
+    }
+    if (kcv) {
+        rc = check_kcv(k, &in->key, kcv, "kcv", err);
+    }
+    return rc < 0 ? rc : store_kek(k, in, &in->key, NULL, err);
+}
+
+int gw_keys_import_kek(struct gw_keys *k, const struct gw_keys_kek *in,
+                       const struct gw_keys_wrapped *w, struct ota_err *err)
+{
+    if (!k || !w) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: NULL");
+    }
+    int rc = check_kek(in, err);
+    if (rc == 0 && !kek_cipher_ok(w->cipher)) {
+        rc = ota_fail(err, -EINVAL, OTA_ERR_KEY, "kek: a 3DES 2/3-key or AES key");
+    }
+    if (rc == 0) {
+        rc = need_transport(k, err);
+    }
+    if (rc < 0) {
+        return rc;
+    }
+    struct ota_key *key = (struct ota_key *)(void *)(ar_scratch(k) + 1024);
+    memset(key, 0, sizeof(*key));
+    if (k->backend == GW_KEYS_LOCAL) {
+        rc = unwrap_local(k, w, w->cipher, "kek", key, err);
+        if (rc == 0) {
+            rc = store_kek(k, in, key, NULL, err);
+        }
+    } else {
+        struct gw_keys_wrapped x;
+        rc = wrapped_for_p11(w, w->cipher, "kek", &x, err);
+        key->cipher = x.cipher;
+        key->len = x.key_len;
+        if (rc == 0) {
+            rc = store_kek(k, in, key, &x, err);
+        }
+    }
+    ota_key_wipe(key);
+    OPENSSL_cleanse(key, sizeof(*key));
+    return rc;
+}
+
+/* The KEK row (name, kvn) into *kek (the caller wipes it), checking its owner. */
+static int read_kek(struct gw_keys *k, const char *name, uint8_t kvn, const char *owner,
+                    struct ota_key *kek, struct ota_err *err)
+{
+    sqlite3_stmt *q = k->st[ST_GETKEK];
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(q, 2, kvn);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_DONE) {
+        st_done(q);
+        return ota_fail(err, -ENOENT, OTA_ERR_KEY, "no KEK %s version %u", name, (unsigned)kvn);
+    }
+    if (rc != SQLITE_ROW) {
+        rc = db_fail(k, err, rc, "read");
+        st_done(q);
+        return rc;
+    }
+    const char *row_owner = (const char *)sqlite3_column_text(q, 0);
+    enum ota_cipher c = (enum ota_cipher)sqlite3_column_int(q, 1);
+    size_t len = (size_t)sqlite3_column_int(q, 2);
+    if (!row_owner || (owner && strcmp(row_owner, owner) != 0)) {
+        /* a KEK is shared with one business platform: another one must not decrypt with it */
+        rc = ota_fail(err, -EACCES, OTA_ERR_KEY, "KEK %s: not usable by platform %s", name,
+                      owner ? owner : "?");
+    } else if (k->backend == GW_KEYS_PKCS11) {
+        rc = col_label_key(k, q, 4, kek, err);
+    } else if (!kek_cipher_ok(c) || !key_len_ok(c, len)) {
+        rc = ota_fail(err, -EIO, OTA_ERR_STATE, "key store: a KEK row with a bad key length");
+    } else {
+        char aad[AAD_MAX];
+        uint8_t *pt = ar_scratch(k);
+        size_t n = 0;
+        aad_kek(aad, name, kvn, row_owner, c, len);
+        rc = unseal(k, aad, sqlite3_column_blob(q, 3), (size_t)sqlite3_column_bytes(q, 3), pt,
+                    OTA_KEY_MAX, &n, err);
+        if (rc == 0 && n != len) {
+            rc = ota_fail(err, -EBADMSG, OTA_ERR_KEY, "key store: record length mismatch");
+        }
+        if (rc == 0) {
+            rc = ota_key_set(kek, c, pt, len, err);
+        }
+        OPENSSL_cleanse(pt, OTA_KEY_MAX);
+    }
+    st_done(q);
+    return rc;
+}
+
+int gw_keys_translate(struct gw_keys *k, const char *name, uint8_t kvn, const char *owner,
+                      const struct ota_key *dek, const uint8_t *in, size_t len, uint8_t *out,
+                      struct ota_err *err)
+{
+    if (!k || !dek || !in || !out) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: NULL argument");
+    }
+    if (!kek_name_ok(name)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "kek: not a KEK name");
+    }
+    size_t bd = ota_cipher_block_len(dek->cipher);
+    if (bd == 0) {
+        return ota_fail(err, -EINVAL, OTA_ERR_KEY, "translate: no usable DEK");
+    }
+    if (len == 0 || len > GW_KEYS_TRANSLATE_MAX) {
+        return ota_fail(err, -EINVAL, OTA_ERR_LENGTH, "kek %s: %zu octets, 1..%d allowed", name,
+                        len, GW_KEYS_TRANSLATE_MAX);
+    }
+    int rc = 0;
+    if (!kvn) {
+        sqlite3_stmt *q = k->st[ST_MAXKEK];
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) {
+            kvn = (uint8_t)sqlite3_column_int(q, 0);
+            rc = 0;
+        } else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+            rc = ota_fail(err, -ENOENT, OTA_ERR_KEY, "no KEK %s", name);
+        } else {
+            rc = db_fail(k, err, rc, "read");
+        }
+        st_done(q);
+        if (rc < 0) {
+            return rc;
+        }
+    }
+    /* the KEK and the clear data only ever sit in the locked arena */
+    struct ota_key *kek = (struct ota_key *)(void *)(ar_scratch(k) + 2048);
+    uint8_t *clear = ar_scratch(k) + 2304;
+    memset(kek, 0, sizeof(*kek));
+    rc = read_kek(k, name, kvn, owner, kek, err);
+    if (rc == 0) {
+        size_t bk = ota_cipher_block_len(kek->cipher);
+        if (bk == 0 || len % bk || len % bd) {
+            rc = ota_fail(err, -EINVAL, OTA_ERR_LENGTH,
+                          "kek %s: %zu octets is not a multiple of the KEK's (%zu) and the DEK's "
+                          "(%zu) block",
+                          name, len, bk, bd);
+        }
+    }
+    if (rc == 0) {
+        rc = ota_crypto_cipher(k->cx, kek, OTA_MODE_ECB, false, NULL, in, len, clear, err);
+    }
+    if (rc == 0) {
+        /* the mode PUT KEY uses for key data under this DEK (ota/gp.c) */
+        enum ota_mode m = dek->cipher == OTA_CIPHER_AES ? OTA_MODE_CBC : OTA_MODE_ECB;
+        rc = ota_crypto_cipher(k->cx, dek, m, true, NULL, clear, len, out, err);
+    }
+    OPENSSL_cleanse(clear, GW_KEYS_TRANSLATE_MAX);
+    ota_key_wipe(kek);
+    OPENSSL_cleanse(kek, sizeof(*kek));
+    return rc;
+}
+
+int gw_keys_plat_translate(void *arg, const char *kek, uint8_t kek_kvn, const char *owner,
+                           const uint8_t *sd_aid, size_t sd_aid_len, const uint8_t *in, size_t len,
+                           uint8_t *out, struct ota_err *err)
+{
+    struct gw_keys_plat_arg *a = arg;
+    if (!a || !a->k || !a->seid) {
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG, "translate: NULL argument");
+    }
+    struct gw_keys_sd *sd = (struct gw_keys_sd *)(void *)(ar_scratch(a->k) + 1024);
+    memset(sd, 0, sizeof(*sd));
+    int rc = gw_keys_get_sd(a->k, a->seid, sd_aid, sd_aid_len, 0, sd, err);
+    if (rc == 0) {
+        rc = gw_keys_translate(a->k, kek, kek_kvn, owner, &sd->dek, in, len, out, err);
+    }
+    gw_keys_sd_wipe(sd);
+    OPENSSL_cleanse(sd, sizeof(*sd));
     return rc;
 }
 

@@ -3,7 +3,8 @@
  * The key store (issue #7 "Key store", spec 5.8.9): SCP80 KIc/KID sets per
  * SE and TAR (what the engine's scp80_keys hook asks for) and GlobalPlatform
  * SD key sets (ENC/MAC/DEK per SD AID, for SCP02 wallet sessions and PUT
- * KEY), behind one interface with two backends chosen by [keys] backend:
+ * KEY), and business platforms' KEKs (personalization data, spec 5.8.4.6.3),
+ * behind one interface with two backends chosen by [keys] backend:
  *
  * - local (the embedded default): key material AES-256-GCM encrypted at rest
  *   in the store's own SQLite file under a master key read from a file
@@ -239,6 +240,65 @@ struct gw_keys_plat_arg {
 int gw_keys_plat_material(void *arg, const uint8_t *sd_aid, size_t sd_aid_len, uint8_t old_kvn,
                           uint8_t new_kvn, struct plat_key_material *out,
                           struct ota_err *err) OTA_MUST_CHECK;
+
+/* ---- platform KEKs (spec 5.8.4.6.3 mode three) ------------------------------------------ */
+
+#define GW_KEYS_KEK_NAME_MAX 64
+/* Largest block gw_keys_translate() takes: PLAT_BLOCK_MAX cut to whole 8-octet blocks. */
+#define GW_KEYS_TRANSLATE_MAX 232
+
+/*
+ * A business platform's key-encryption key: it sends the sensitive part of
+ * personalization data encrypted under it. name: [A-Za-z0-9._-], 1..64;
+ * owner: the principal (platform) allowed to use it, 1..64 printable; kvn
+ * 1..127 (versions live side by side); key: 3DES 2/3-key or AES.
+ */
+struct gw_keys_kek {
+    const char *name;
+    const char *owner;
+    uint8_t kvn;
+    struct ota_key key;
+};
+
+/*
+ * Store a KEK from a clear key (kcv: NULL or KCV(key), 3 octets) or from a
+ * key wrapped under the transport key (gw_keys_import_kek: in->key is
+ * ignored, w->cipher says what it is; its KCV is checked before anything is
+ * stored). 0, -EINVAL (OTA_ERR_BAD_CC on a KCV mismatch), -ENOKEY (no
+ * transport key), -EEXIST (pkcs11: that version exists), -EOPNOTSUPP, -EIO.
+ * Nothing is stored on error.
+ */
+int gw_keys_put_kek(struct gw_keys *k, const struct gw_keys_kek *in, const uint8_t *kcv,
+                    struct ota_err *err) OTA_MUST_CHECK;
+int gw_keys_import_kek(struct gw_keys *k, const struct gw_keys_kek *in,
+                       const struct gw_keys_wrapped *w, struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * Translate [in]KEK into [out]DEK (spec 5.8.4.6.3 step 4a): decrypt len
+ * octets under the KEK name (version kvn, 0 = the highest) in ECB, then
+ * encrypt them under dek: 3DES-ECB for a DES/3DES DEK (as PUT KEY key data,
+ * GP 2.2 11.8.2.3), AES-CBC with a zero IV for an AES DEK (Amendment D).
+ * No padding: len must be a multiple of both block lengths, at most
+ * GW_KEYS_TRANSLATE_MAX. owner: the platform asking (the task's
+ * params.owner); NULL for staff, who may use any KEK; a KEK of another
+ * owner is refused (-EACCES). The clear data exists only in the locked
+ * arena for the call (both backends: the pkcs11 backend decrypts with the
+ * token's KEK object, C_Decrypt, since SoftHSM2 cannot unwrap or wrap in
+ * ECB). out may equal in. 0, -ENOENT (no such KEK), -EACCES, -EINVAL
+ * (OTA_ERR_LENGTH: unaligned or too long), -EBADMSG, -EIO. Never logs data.
+ */
+int gw_keys_translate(struct gw_keys *k, const char *name, uint8_t kvn, const char *owner,
+                      const struct ota_key *dek, const uint8_t *in, size_t len, uint8_t *out,
+                      struct ota_err *err) OTA_MUST_CHECK;
+
+/*
+ * struct plat_keys_cb's translate() with arg a struct gw_keys_plat_arg: the
+ * DEK is the static DEK of the SE's current key set of sd_aid (SCP80 OTA to
+ * that SD; the wallet's SCP02 sessions put their session DEK in its place).
+ */
+int gw_keys_plat_translate(void *arg, const char *kek, uint8_t kek_kvn, const char *owner,
+                           const uint8_t *sd_aid, size_t sd_aid_len, const uint8_t *in, size_t len,
+                           uint8_t *out, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
  * The engine's final hook for a task: an sd-key-update that reached done

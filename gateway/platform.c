@@ -105,6 +105,7 @@ static int commit(struct plat_script *s, struct plat_apdu *a, int rc, bool last)
 #define P_MAX_MODS 8
 #define P_MAX_AIDS 8
 #define P_MAX_DATA 64
+#define P_KEK_NAME_MAX 64    /* gateway/keys.h GW_KEYS_KEK_NAME_MAX */
 #define P_APP_PARAMS_MAX 200 /* app-specific install params inside C9 */
 #define P_FILE_MAX 0xFFFF    /* ota_gp_load_count's bound */
 
@@ -157,6 +158,9 @@ struct p_params {
     uint8_t *data[P_MAX_DATA];
     size_t data_len[P_MAX_DATA];
     uint8_t store_flags;
+    char *kek[P_MAX_DATA]; /* sensitive block: the KEK it is under (NULL: sent as given) */
+    uint8_t kek_kvn[P_MAX_DATA];
+    char *owner; /* params.owner: the platform the task is for (NULL: staff's) */
     /* sd-key-update */
     uint8_t old_kvn, new_kvn, key_id;
     bool set_perso;
@@ -175,7 +179,9 @@ static void p_fini(struct p_params *p)
             OPENSSL_cleanse(p->data[i], p->data_len[i]);
         }
         free(p->data[i]);
+        free(p->kek[i]);
     }
+    free(p->owner);
     free(p->dap);
     memset(p, 0, sizeof(*p));
 }
@@ -224,7 +230,9 @@ static int only_keys(const json_t *o, const char *path, const char *const *allow
 
     json_object_foreach((json_t *)o, key, v)
     {
-        bool ok = false;
+        /* set by the task API on any task (gateway/api_tasks.c), parsed by p_common */
+        bool ok = strcmp(path, "params") == 0 &&
+                  (strcmp(key, "owner") == 0 || strcmp(key, "callback_url") == 0);
         for (size_t i = 0; allowed[i]; i++) {
             ok = ok || strcmp(key, allowed[i]) == 0;
         }
@@ -371,6 +379,16 @@ static int p_common(const json_t *o, struct p_params *p, struct ota_err *err)
     if (!p->sd_given) {
         memcpy(p->sd.b, plat_isd_aid, sizeof(plat_isd_aid));
         p->sd.len = sizeof(plat_isd_aid);
+    }
+    json_t *ow = json_object_get(o, "owner");
+    if (ow && (!json_is_string(ow) || json_string_length(ow) == 0)) {
+        return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "params.owner: not a principal name");
+    }
+    if (ow) {
+        p->owner = strdup(json_string_value(ow));
+        if (!p->owner) {
+            return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "params.owner: out of memory");
+        }
     }
     return 0;
 }
@@ -595,6 +613,50 @@ static int j_enum(const json_t *o, const char *key, const char *const *names, in
     return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "params.%s: not one of the documented names", key);
 }
 
+/*
+ * A sensitive block (spec 5.8.4.6.3 step 4a): whole cipher blocks (ECB, no
+ * padding: the application's own format pads), translated from the KEK to
+ * the SD's DEK when the script is built.
+ */
+static int p_perso_sensitive(const json_t *v, const char *path, struct p_params *p, size_t i,
+                             struct ota_err *err)
+{
+    static const char *const keys[] = {"data", "kek", "kek_kvn", NULL};
+    json_t *kek = json_object_get(v, "kek");
+    uint32_t kvn = 0;
+    size_t n = 0;
+    int rc = only_keys(v, path, keys, err);
+    if (rc == 0 && (!json_is_string(kek) || json_string_length(kek) < 1 ||
+                    json_string_length(kek) > P_KEK_NAME_MAX)) {
+        rc = ota_fail(err, -EINVAL, OTA_ERR_VALUE, "%s.kek: a KEK name of 1..%d characters", path,
+                      P_KEK_NAME_MAX);
+    }
+    if (rc == 0) {
+        rc = j_uint(v, path, "kek_kvn", false, 0, 1, 127, &kvn, err);
+    }
+    if (rc == 0) {
+        rc = j_hex(v, path, "data", true, 8, PLAT_BLOCK_MAX / 8 * 8, NULL, &p->data[i], &n, err);
+    }
+    if (rc == 0) {
+        p->data_len[i] = n;
+        p->n_data = i + 1;
+        if (n % 8) {
+            rc = ota_fail(err, -EINVAL, OTA_ERR_LENGTH,
+                          "%s.data: %zu octets, sensitive data must be whole cipher blocks (8, "
+                          "16 for an AES KEK)",
+                          path, n);
+        }
+    }
+    if (rc == 0) {
+        p->kek[i] = strdup(json_string_value(kek));
+        p->kek_kvn[i] = (uint8_t)kvn;
+        if (!p->kek[i]) {
+            rc = ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "%s: out of memory", path);
+        }
+    }
+    return rc;
+}
+
 static int p_perso(const json_t *o, struct p_params *p, struct ota_err *err)
 {
     static const char *const keys[] = {"tar",        "sd_aid",    "aid", "data",
@@ -621,6 +683,11 @@ static int p_perso(const json_t *o, struct p_params *p, struct ota_err *err)
     json_array_foreach(arr, i, v)
     {
         snprintf(path, sizeof(path), "params.data[%zu]", i);
+        if (rc == 0 && json_is_object(v)) {
+            /* {"data": hex, "kek": name, "kek_kvn": n}: sensitive data under a platform KEK */
+            rc = p_perso_sensitive(v, path, p, i, err);
+            continue;
+        }
         size_t n = json_is_string(v) ? json_string_length(v) : 0;
         if (rc == 0 && (!json_is_string(v) || n % 2 || n == 0 || n / 2 > PLAT_BLOCK_MAX)) {
             rc = ota_fail(err, -EINVAL, OTA_ERR_LENGTH, "%s: not hex of 1..%d octets", path,
@@ -1063,8 +1130,36 @@ static int build_set_status(const struct p_params *p, bool lock, struct plat_scr
     return 0;
 }
 
-static int build_perso(const struct p_params *p, struct plat_script *s, struct ota_err *err)
+/*
+ * Sensitive block i under the SD's DEK into out (spec 5.8.4.6.3 step 4a):
+ * the key callback translates; dry builds (model bookkeeping) copy it as is.
+ */
+static int perso_translate(const struct p_params *p, size_t i, const struct plat_ctx *ctx, bool dry,
+                           uint8_t *out, struct ota_err *err)
 {
+    if (dry) {
+        memcpy(out, p->data[i], p->data_len[i]);
+        return 0;
+    }
+    if (!ctx || !ctx->keys || !ctx->keys->translate) {
+        return ota_fail(err, -ENOKEY, OTA_ERR_KEY,
+                        "params.data[%zu]: sensitive data needs a key source (KEK to DEK)", i);
+    }
+    struct ota_err kerr;
+    ota_err_clear(&kerr);
+    int rc = ctx->keys->translate(ctx->keys->arg, p->kek[i], p->kek_kvn[i], p->owner, p->sd.b,
+                                  p->sd.len, p->data[i], p->data_len[i], out, &kerr);
+    if (rc < 0) {
+        /* kerr names the KEK (or the missing DEK), never data */
+        return ota_fail(err, rc, OTA_ERR_KEY, "params.data[%zu]: %.160s", i, kerr.msg);
+    }
+    return 0;
+}
+
+static int build_perso(const struct p_params *p, const struct plat_ctx *ctx, bool dry,
+                       struct plat_script *s, struct ota_err *err)
+{
+    uint8_t dek_data[PLAT_BLOCK_MAX];
     struct plat_apdu *a = NULL;
     struct ota_gp_install in = {
         .kind = OTA_GP_INSTALL_FOR_PERSONALIZATION,
@@ -1079,14 +1174,23 @@ static int build_perso(const struct p_params *p, struct plat_script *s, struct o
     for (size_t i = 0; rc == 0 && i < p->n_data; i++) {
         bool last = i + 1 == p->n_data;
         uint8_t p1 = (uint8_t)(p->store_flags | (last ? OTA_GP_STORE_LAST : 0));
-        rc = slot(s, PLAT_STEP_STORE_DATA, 0, &a, err);
+        const uint8_t *d = p->data[i];
+        if (p->kek[i]) {
+            /* GP 2.2 11.11.2.1: b7b6 = 11, the SD decrypts with its DEK before forwarding */
+            p1 = (uint8_t)(p1 | OTA_GP_STORE_ENC_ENCRYPTED);
+            rc = perso_translate(p, i, ctx, dry, dek_data, err);
+            d = dek_data;
+        }
         if (rc == 0) {
-            rc = commit(s, a,
-                        ota_gp_store_data(p1, (uint8_t)i, p->data[i], p->data_len[i], a->b,
-                                          sizeof(a->b), err),
-                        last);
+            rc = slot(s, PLAT_STEP_STORE_DATA, 0, &a, err);
+        }
+        if (rc == 0) {
+            rc = commit(
+                s, a, ota_gp_store_data(p1, (uint8_t)i, d, p->data_len[i], a->b, sizeof(a->b), err),
+                last);
         }
     }
+    OPENSSL_cleanse(dek_data, sizeof(dek_data));
     return rc;
 }
 
@@ -1238,7 +1342,7 @@ static int build_parsed(const struct p_params *p, const struct plat_ctx *ctx, bo
         rc = build_set_status(p, p->op == TASK_OP_APP_LOCK, out, err);
         break;
     case TASK_OP_APP_PERSONALIZE:
-        rc = build_perso(p, out, err);
+        rc = build_perso(p, ctx, dry, out, err);
         break;
     case TASK_OP_SD_CREATE:
         rc = build_sd_create(p, out, err);

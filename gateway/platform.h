@@ -121,6 +121,18 @@ struct plat_key_material {
 struct plat_keys_cb {
     int (*keys)(void *arg, const uint8_t *sd_aid, size_t sd_aid_len, uint8_t old_kvn,
                 uint8_t new_kvn, struct plat_key_material *out, struct ota_err *err);
+    /*
+     * app-personalize (spec 5.8.4.6.3 step 4a): turn len octets of sensitive
+     * data encrypted under the business platform's KEK kek (version kek_kvn,
+     * 0 = the latest) into the same data under the DEK of sd_aid (SCP02: the
+     * session DEK; SCP80: the SD's static DEK), into out (len octets). owner:
+     * the task's params.owner (NULL: staff's task). 0 or a negative errno
+     * (-ENOENT no such KEK, -EACCES another platform's KEK, -EINVAL unaligned).
+     * NULL: such blocks fail the build (-ENOKEY).
+     */
+    int (*translate)(void *arg, const char *kek, uint8_t kek_kvn, const char *owner,
+                     const uint8_t *sd_aid, size_t sd_aid_len, const uint8_t *in, size_t len,
+                     uint8_t *out, struct ota_err *err);
     void *arg;
     struct ota_crypto *cx;
 };
@@ -147,7 +159,9 @@ struct plat_ctx {
  * its script into *out (which the caller zeroed or finied). Returns 0, or
  *   -EINVAL  (OTA_ERR_VALUE / _MISSING / _TAG / _LENGTH; the message names the key),
  *   -ENOTSUP (OTA_ERR_ARG: op has no platform script: push, scp80, custom),
- *   -ENOKEY  (OTA_ERR_KEY: sd-key-update without a key callback, or the callback failed),
+ *   -ENOKEY  (OTA_ERR_KEY: sd-key-update without a key callback, or the callback failed;
+ *            app-personalize sensitive blocks without a translate callback),
+ *   the translate callback's error with OTA_ERR_KEY (-ENOENT, -EACCES, -EINVAL...),
  *   -EALREADY (OTA_ERR_STATE: download resume with nothing left to do per the model),
  *   -E2BIG   (OTA_ERR_LIMIT: more than PLAT_MAX_APDUS APDUs),
  *   -ENOMEM, or -EIO (OTA_ERR_CRYPTO) from PUT KEY. A GP field overflowing

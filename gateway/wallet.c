@@ -424,11 +424,30 @@ static int wal_keys(void *arg, const uint8_t *sd_aid, size_t sd_aid_len, uint8_t
     return rc;
 }
 
-/* The script of an sd-key-update again, now with the session DEK. */
+/*
+ * Sensitive personalization data (spec 5.8.4.6.3 step 4a): from the
+ * platform's KEK to the session DEK once the channel is up (the SD decrypts
+ * STORE DATA with it); before that to the static DEK, a first build that
+ * only shapes the script.
+ */
+static int wal_translate(void *arg, const char *kek, uint8_t kek_kvn, const char *owner,
+                         const uint8_t *sd_aid, size_t sd_aid_len, const uint8_t *in, size_t len,
+                         uint8_t *out, struct ota_err *err)
+{
+    struct wal_keys_arg *a = arg;
+    if (a->session_dek) {
+        return gw_keys_translate(a->ka.k, kek, kek_kvn, owner, a->session_dek, in, len, out, err);
+    }
+    return gw_keys_plat_translate(&a->ka, kek, kek_kvn, owner, sd_aid, sd_aid_len, in, len, out,
+                                  err);
+}
+
+/* The script of an sd-key-update or app-personalize again, now with the session DEK. */
 static int rebuild_key_update(struct gw_wallet *w, struct wal_session *s, struct ota_err *err)
 {
     struct wal_keys_arg a = {{w->g->keys, s->seid}, &s->scp.skeys.dek};
-    struct plat_keys_cb kcb = {.keys = wal_keys, .arg = &a, .cx = w->cx};
+    struct plat_keys_cb kcb = {
+        .keys = wal_keys, .translate = wal_translate, .arg = &a, .cx = w->cx};
     struct plat_ctx ctx = {.keys = &kcb, .model = s->ext_model};
     struct plat_script ns = {0};
     int rc = plat_build_ex(s->op, s->params, &ctx, &ns, err);
@@ -494,7 +513,8 @@ static void on_response(struct gw_wallet *w, struct wal_session *s, const uint8_
             step_set(w, s, WS_GET_STATUS);
             return;
         }
-        if (s->op == TASK_OP_SD_KEY_UPDATE && rebuild_key_update(w, s, &err) < 0) {
+        if ((s->op == TASK_OP_SD_KEY_UPDATE || s->op == TASK_OP_APP_PERSONALIZE) &&
+            rebuild_key_update(w, s, &err) < 0) {
             sess_finish(w, s, TASK_R_BUILD, err.msg);
             return;
         }
@@ -599,13 +619,17 @@ static enum task_reason sess_prepare(struct gw_wallet *w, struct wal_session *s,
     struct ota_err err;
     struct gw *g = w->g;
     struct wal_keys_arg ka = {{g->keys, s->seid}, NULL};
-    struct plat_keys_cb kcb = {.keys = wal_keys, .arg = &ka, .cx = w->cx};
+    struct plat_keys_cb kcb = {
+        .keys = wal_keys, .translate = wal_translate, .arg = &ka, .cx = w->cx};
     struct plat_ctx kctx = {.keys = g->keys ? &kcb : NULL};
     /* a bare push opens the channel and reads the ISD's status: the info sync of the wake-up */
     int rc = s->op == TASK_OP_PUSH
                  ? plat_build(TASK_OP_INFO_SYNC, "{\"scope\":[\"isd\"]}", &s->script, &err)
                  : plat_build_ex(s->op, s->params, &kctx, &s->script, &err);
     if (rc < 0) {
+        /* the builder's reason (another platform's KEK, no such key version): names, no data */
+        gw_log(g, GW_CONF_LOG_WARNING, "wallet script not built se=%s op=%s err=\"%s\"", s->seid,
+               task_op_name(s->op), err.msg);
         *why = rc == -ENOTSUP ? "operation has no script" : "script could not be built";
         return rc == -ENOTSUP ? TASK_R_UNSUPPORTED : TASK_R_BUILD;
     }

@@ -843,6 +843,7 @@ static const char *const other_routes[] = {
     "DELETE /v1/loss-list/{id}",
     "POST /v1/ses/{seid}/keys/scp80",
     "POST /v1/ses/{seid}/keys/sd",
+    "POST /v1/keks/{name}",
     "GET /v1/health",
     "POST /v1/wallet/pull", /* gateway/wallet.c (gw_wallet_start) */
     "POST /v1/wallet/sessions/{session}",
