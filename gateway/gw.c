@@ -568,8 +568,6 @@ void gw_stop(struct gw *g)
     g->http = NULL;
     gw_metrics_stop(g);
     gw_callbacks_stop(g);
-    gw_auth_stop(g);
-    gw_audit_stop(g);
     /* Acks of what the last commit holds go out before the links close (else redelivered). */
     if (g->bearer) {
         bearer_release_acks(g->bearer);
@@ -583,6 +581,13 @@ void gw_stop(struct gw *g)
     g->bearer = NULL;
     gw_keys_close(g->keys);
     g->keys = NULL;
+    /*
+     * Audit last: the final hooks run while the engine closes (anti-theft
+     * results, key version moves) and auth's stop writes its rate-limited
+     * failure count; all of them append entries.
+     */
+    gw_auth_stop(g);
+    gw_audit_stop(g);
     if (g->log) {
         gw_log(g, GW_CONF_LOG_NOTICE, "otagw stopped");
     }
