@@ -15,6 +15,10 @@ shift
 module=${OTAGW_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 if [ ! -r "$module" ] || ! command -v softhsm2-util >/dev/null; then
   echo "SKIP: no SoftHSM2 module at $module"
+  if [ "${OTAGW_REQUIRE_P11:-}" = 1 ]; then
+    echo "FAIL: OTAGW_REQUIRE_P11=1 (CI installs SoftHSM2)"
+    exit 1
+  fi
   exit 77
 fi
 
