@@ -609,9 +609,17 @@ static void h_post(struct http_req *req, struct gw *g, enum at_action act)
         return;
     }
 
-    /* request_id: idempotent per principal (X.1127: the authorisation server's request) */
+    /*
+     * request_id: idempotent per principal (X.1127: the authorisation
+     * server's request). Hashed, not spelled out: actor and request_id
+     * together may exceed STORE_IDEM_KEY_MAX, and a cut key would make two
+     * request_ids one; the prefix is refused as a raw Idempotency-Key.
+     */
     char key[STORE_IDEM_KEY_MAX + 1];
-    snprintf(key, sizeof(key), "antitheft/%s/%s", actor, rid);
+    if (api_idem_key_derive(API_IDEM_ANTITHEFT_PREFIX, actor, rid, key, sizeof(key)) < 0) {
+        http_respond_error(req, 500, "internal", "hash failed");
+        return;
+    }
     uint8_t hash[32];
     char *canon = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     size_t wl = canon ? strlen(canon) + 64 : 0;

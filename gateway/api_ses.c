@@ -1105,7 +1105,7 @@ int gw_api_ses_routes(struct gw *g, struct ota_err *err)
     } routes[] = {
         {"POST", "/v1/ses", GW_ROLES_STAFF | GW_ROLE_PLATFORM, route_se_register},
         {"GET", "/v1/ses/{seid}", GW_ROLES_STAFF | GW_ROLE_PLATFORM, route_se_get},
-        {"POST", "/v1/ses/{seid}/unbind", GW_ROLES_STAFF | GW_ROLE_PLATFORM, route_se_unbind},
+        {"POST", "/v1/ses/{seid}/unbind", GW_ROLES_STAFF, route_se_unbind},
         {"POST", "/v1/loss-list", GW_ROLES_STAFF, route_loss_add},
         {"GET", "/v1/loss-list", GW_ROLES_STAFF, route_loss_list},
         {"DELETE", "/v1/loss-list/{id}", GW_ROLES_STAFF, route_loss_del},

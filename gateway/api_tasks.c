@@ -207,22 +207,21 @@ static bool idem_begin(struct gw *g, struct http_req *req, json_t *body, const c
                            "Idempotency-Key: 1..%d printable ASCII characters", STORE_IDEM_KEY_MAX);
         return true;
     }
+    /* staff keys are stored as given: they must not be able to name a derived record */
+    if (api_idem_key_reserved(k)) {
+        http_respond_error(req, 400, "bad-idempotency-key",
+                           "Idempotency-Key: may not start with \"" API_IDEM_PLATFORM_PREFIX
+                           "\" or \"" API_IDEM_ANTITHEFT_PREFIX "\" (reserved)");
+        return true;
+    }
     id->on = true;
     snprintf(id->key, sizeof(id->key), "%s", k);
     /* issue #7: each platform its own key space, so another's key neither replays nor conflicts */
     const char *owner = gw_principal_owner(gw_req_principal(req));
-    if (owner) {
-        char scoped[GW_AUTH_NAME_MAX + STORE_IDEM_KEY_MAX + 2];
-        uint8_t h[32];
-        int n = snprintf(scoped, sizeof(scoped), "%s\n%s", owner, k);
-        if (n < 0 || api_sha256(scoped, (size_t)n, h) < 0) {
-            http_respond_error(req, 500, "internal", "hash failed");
-            return true;
-        }
-        memcpy(id->key, "p:", 3);
-        for (size_t i = 0; i < sizeof(h); i++) {
-            snprintf(id->key + 2 + 2 * i, 3, "%02x", h[i]);
-        }
+    if (owner &&
+        api_idem_key_derive(API_IDEM_PLATFORM_PREFIX, owner, k, id->key, sizeof(id->key)) < 0) {
+        http_respond_error(req, 500, "internal", "hash failed");
+        return true;
     }
     char *canon = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
     if (!canon) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -154,6 +155,38 @@ int api_sha256(const void *p, size_t n, uint8_t out[32])
     unsigned int len = 0;
     if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32) {
         return -EIO;
+    }
+    return 0;
+}
+
+bool api_idem_key_reserved(const char *k)
+{
+    return strncmp(k, API_IDEM_PLATFORM_PREFIX, strlen(API_IDEM_PLATFORM_PREFIX)) == 0 ||
+           strncmp(k, API_IDEM_ANTITHEFT_PREFIX, strlen(API_IDEM_ANTITHEFT_PREFIX)) == 0;
+}
+
+int api_idem_key_derive(const char *prefix, const char *a, const char *b, char *out, size_t cap)
+{
+    size_t pl = strlen(prefix), al = strlen(a), bl = strlen(b);
+    if (cap < pl + 2 * 32 + 1) {
+        return -ENOSPC;
+    }
+    char *buf = malloc(al + 1 + bl);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    memcpy(buf, a, al);
+    buf[al] = '\n';
+    memcpy(buf + al + 1, b, bl);
+    uint8_t h[32];
+    int rc = api_sha256(buf, al + 1 + bl, h);
+    free(buf);
+    if (rc < 0) {
+        return rc;
+    }
+    memcpy(out, prefix, pl);
+    for (size_t i = 0; i < sizeof(h); i++) {
+        snprintf(out + pl + 2 * i, 3, "%02x", h[i]);
     }
     return 0;
 }

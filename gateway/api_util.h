@@ -50,6 +50,26 @@ bool api_printable(const char *s, size_t lo, size_t hi);
 int api_sha256(const void *p, size_t n, uint8_t out[32]);
 
 /*
+ * Idempotency records share one key space in the store (STORE_IDEM_KEY_MAX).
+ * Keys the gateway derives itself start with one of these prefixes, followed
+ * by 64 hex digits of a SHA-256; a raw Idempotency-Key starting with one is
+ * refused (api_idem_key_reserved), so a staff key can never name a
+ * platform's or an anti-theft record.
+ */
+#define API_IDEM_PLATFORM_PREFIX "p:"   /* a platform's key: sha256(owner "\n" key) */
+#define API_IDEM_ANTITHEFT_PREFIX "at:" /* an anti-theft request: sha256(actor "\n" rid) */
+
+/* True when raw key k starts with a prefix of a derived key (above). */
+bool api_idem_key_reserved(const char *k);
+
+/*
+ * Write prefix + hex SHA-256 of a "\n" b into out (cap >= strlen(prefix) + 65).
+ * a must hold no '\n' (principal names cannot), so the pair is unambiguous.
+ * 0, -ENOSPC, or api_sha256's error.
+ */
+int api_idem_key_derive(const char *prefix, const char *a, const char *b, char *out, size_t cap);
+
+/*
  * Answer an engine/store error with the one error shape: -EINVAL 400,
  * -ENOENT 404, -EEXIST/-EBUSY/-EALREADY 409, -ESHUTDOWN 503, other 500
  * ("internal"). code is used for 4xx; err->msg is the message. The engine's

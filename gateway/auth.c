@@ -298,8 +298,8 @@ static void audit_held_back(struct gw_auth *a)
     a->held_back = 0;
 }
 
-static void audit_fail(struct gw_auth *a, struct http_req *req, const char *actor,
-                       const char *reason)
+static void audit_fail(struct gw_auth *a, struct http_req *req, const struct auth_route *r,
+                       const char *actor, const char *reason)
 {
     double now = mono_now(a);
     if (now - a->win_start >= 1.0 || now < a->win_start) {
@@ -314,9 +314,13 @@ static void audit_fail(struct gw_auth *a, struct http_req *req, const char *acto
     }
     a->win_n++;
     a->st.audited++;
-    /* The path is the client's text: audit.c bounds it; the token itself is never passed. */
-    (void)gw_audit(a->g, actor, "auth.fail", NULL, "reason=%s method=%s path=%s peer=%s", reason,
-                   http_req_method(req), http_req_path(req), http_req_peer(req));
+    /*
+     * The route's pattern, never the path: a path segment can be a bearer
+     * secret (the wallet's session id), and the audit log is read by more
+     * people than the session's client. The token itself is never passed.
+     */
+    (void)gw_audit(a->g, actor, "auth.fail", NULL, "reason=%s method=%s route=%s peer=%s", reason,
+                   http_req_method(req), r->pattern, http_req_peer(req));
 }
 
 /*
@@ -411,7 +415,7 @@ static void auth_wrap(struct http_req *req, void *arg)
         } else {
             a->st.unknown_token++; /* "hash-failed" too: never seen, still counted */
         }
-        audit_fail(a, req, "anonymous", why);
+        audit_fail(a, req, r, "anonymous", why);
         refuse_401(req, why);
         return;
     }
@@ -420,7 +424,7 @@ static void auth_wrap(struct http_req *req, void *arg)
         char reason[96];
         snprintf(reason, sizeof(reason), "forbidden role=%s token=%lld", gw_role_name(t->p->role),
                  (long long)t->id);
-        audit_fail(a, req, t->p->name, reason);
+        audit_fail(a, req, r, t->p->name, reason);
         (void)http_respond_error(req, 403, "forbidden", "role %s may not call %s %s",
                                  gw_role_name(t->p->role), r->method, r->pattern);
         return;

@@ -21,7 +21,8 @@
  * stops calling. Key bytes never leave the SCP02 session object (wiped when
  * the session ends) and are never logged or answered. Logs show only the
  * first 8 hex digits of a session id: the id is what lets a caller drive
- * the session.
+ * the session. A session also belongs to the client principal that pulled
+ * it: another client token gets 404 on it, as for an unknown id.
  */
 #include "gateway/gw.h"
 #include "gateway/auth.h"
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "gateway/api_util.h"
@@ -78,6 +80,7 @@ static const bool step_next_ok[WS__COUNT][WS__COUNT] = {
 struct wal_session {
     struct wal_session *next;
     char id[2 * WAL_ID_LEN + 1];
+    int64_t principal; /* who pulled (its id); 0 without auth (hand-built test contexts) */
     int64_t task;
     char seid[GW_KEYS_SEID_MAX + 1];
     enum task_op op;
@@ -179,11 +182,28 @@ static void step_set(struct gw_wallet *w, struct wal_session *s, enum wal_step t
     s->step = to;
 }
 
-static struct wal_session *sess_find(struct gw_wallet *w, const char *id)
+/* The id of the principal of req, 0 for none (no auth started). */
+static int64_t req_principal_id(struct http_req *req)
 {
+    const struct gw_principal *p = gw_req_principal(req);
+    return p ? p->id : 0;
+}
+
+/*
+ * The session id is the caller's bearer secret: compared in constant time
+ * (every id has the same length, so the length check tells nothing), and
+ * only the principal that pulled may drive it. Another client gets NULL,
+ * the answer for an id that does not exist, so a leaked id is of no use to
+ * another token and existence is not told.
+ */
+static struct wal_session *sess_find(struct gw_wallet *w, const char *id, int64_t principal)
+{
+    if (strlen(id) != 2 * WAL_ID_LEN) {
+        return NULL;
+    }
     for (struct wal_session *s = w->sessions; s; s = s->next) {
-        if (strcmp(s->id, id) == 0) {
-            return s;
+        if (CRYPTO_memcmp(s->id, id, 2 * WAL_ID_LEN) == 0) {
+            return s->principal == principal ? s : NULL;
         }
     }
     return NULL;
@@ -740,6 +760,7 @@ static void route_pull(struct http_req *req, void *arg)
         return;
     }
     hex_encode(id, sizeof(id), s->id);
+    s->principal = req_principal_id(req);
     s->task = task;
     snprintf(s->seid, sizeof(s->seid), "%s", seid);
     s->op = v.op;
@@ -766,7 +787,7 @@ static void route_session(struct http_req *req, void *arg)
     struct gw_wallet *w = arg;
     struct ota_err err;
     const char *id = http_req_param(req, "session");
-    struct wal_session *s = id ? sess_find(w, id) : NULL;
+    struct wal_session *s = id ? sess_find(w, id, req_principal_id(req)) : NULL;
     if (!s) {
         (void)http_respond_error(req, 404, "unknown-session", "no such session");
         return;

@@ -111,9 +111,18 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
      * 4 -> 5: one task's history without a scan of every event
      * (store_task_events: the anti-theft "sent" time). IF NOT EXISTS: a store
      * whose user_version was set back by hand may hold it already.
+     * Priority 3 became the anti-theft lane (TASK_PRIO_MAX, strictly first):
+     * platform tasks and jobs stored at 3 before would share it, so they drop
+     * to 2, the highest the business API now accepts. The op ids are
+     * TASK_OP_AT_LOCK, _UNLOCK, _WIPE (queue/task.h; stored values, never
+     * renumbered); jobs never carry them.
      */
-    "CREATE INDEX IF NOT EXISTS task_event_task ON task_event (task);",
+    "CREATE INDEX IF NOT EXISTS task_event_task ON task_event (task);"
+    "UPDATE task SET prio = 2 WHERE prio = 3 AND op NOT IN (12, 13, 14);"
+    "UPDATE job SET prio = 2 WHERE prio = 3;",
 };
+_Static_assert(TASK_OP_AT_LOCK == 12 && TASK_OP_AT_UNLOCK == 13 && TASK_OP_AT_WIPE == 14,
+               "schema step 4 -> 5 names the anti-theft op ids as numbers");
 
 #define SE_COLS "id, seid, msisdn, batch, unbound_ms"
 #define TASK_COLS_BASE                                                                             \

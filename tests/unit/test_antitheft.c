@@ -17,7 +17,8 @@
  * minimum are refused
  * (409 keyset-too-weak) and a weaker SPI handed to the engine is forced up;
  * msisdn mismatch; loss-listed SEs can be locked; the active task holding
- * the SE is preempted; idempotent request_id; bad input per field.
+ * the SE is preempted; idempotent request_id (longest ones kept apart,
+ * derived-key prefixes refused as raw Idempotency-Keys); bad input per field.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -324,6 +325,9 @@ static void add_se(struct fx *f, const char *seid, const char *msisdn, bool card
         snprintf(c->msisdn, sizeof(c->msisdn), "%s", msisdn);
     }
 }
+
+/* request_id: 1..64 printable (AT_REQ_ID_MAX in gateway/api_antitheft.c, docs/antitheft.md) */
+#define AT_REQ_ID_MAX_T 64
 
 static bool with_auth; /* setup_auth: tokens required (gateway/auth.c) */
 
@@ -1139,6 +1143,78 @@ static void test_roles(void **state)
     assert_int_equal(accepted(f), n0 + 2);
 }
 
+/*
+ * request_id records are hashed: with the longest principal name and two
+ * longest request_ids that differ only in their last character, the plain
+ * "antitheft/<actor>/<rid>" (139 characters) was cut to 128 and the second
+ * request was taken for the first. And no staff Idempotency-Key can name
+ * such a record: the derived keys' prefixes are refused as raw keys.
+ */
+static void test_long_request_ids_distinct(void **state)
+{
+    struct fx *f = *state;
+    struct ota_err err;
+    char name[GW_AUTH_NAME_MAX + 1], tok[GW_AUTH_TOKEN_LEN + 1], adm[GW_AUTH_TOKEN_LEN + 1];
+    memset(name, 'n', GW_AUTH_NAME_MAX);
+    name[GW_AUTH_NAME_MAX] = '\0';
+    int64_t tid;
+    assert_int_equal(gw_auth_token_create(&f->g, "test", name, GW_ROLE_ANTITHEFT, tok, &tid, &err),
+                     0);
+    assert_int_equal(gw_auth_token_create(&f->g, "test", "adm", GW_ROLE_ADMIN, adm, &tid, &err), 0);
+    char rid[AT_REQ_ID_MAX_T + 1];
+    memset(rid, 'r', AT_REQ_ID_MAX_T);
+    rid[AT_REQ_ID_MAX_T] = '\0';
+    char body[2][256];
+    int64_t id[2];
+    uint64_t n0 = accepted(f);
+    for (int i = 0; i < 2; i++) {
+        rid[AT_REQ_ID_MAX_T - 1] = (char)('1' + i);
+        snprintf(body[i], sizeof(body[i]),
+                 "{\"seid\":\"AT-%d\",\"msisdn\":\"861390000000%d\",\"request_id\":\"%s\"}", i + 1,
+                 i + 1, rid);
+        struct ts_http_resp r;
+        do_auth(f, "POST", "/v1/antitheft/lock", tok, body[i], &r);
+        assert_status(&r, 202);
+        char h[16];
+        assert_false(ts_http_header(r.head, "Idempotent-Replayed", h, sizeof(h)));
+        id[i] = json_integer_value(json_object_get(r.json, "id"));
+        ts_http_resp_free(&r);
+    }
+    assert_true(id[0] > 0 && id[1] > 0 && id[0] != id[1]);
+    assert_int_equal(accepted(f), n0 + 2);
+    /* each still replays itself */
+    for (int i = 0; i < 2; i++) {
+        struct ts_http_resp r;
+        do_auth(f, "POST", "/v1/antitheft/lock", tok, body[i], &r);
+        assert_status(&r, 202);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "id")), id[i]);
+        ts_http_resp_free(&r);
+    }
+    assert_int_equal(accepted(f), n0 + 2);
+    /* staff keys with a derived key's prefix are refused before anything is looked up */
+    static const char *const reserved[] = {"at:", "at:0123", "p:", "p:abc"};
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(reserved); i++) {
+        char hdr[160];
+        snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\nIdempotency-Key: %s\r\n", adm,
+                 reserved[i]);
+        struct ts_http_resp r;
+        ts_http_do(f->loop, f->port, "POST", "/v1/tasks", hdr,
+                   "{\"seid\":\"AT-3\",\"op\":\"push\"}", true, &r);
+        ts_http_assert_error(&r, 400, "bad-idempotency-key");
+        ts_http_resp_free(&r);
+    }
+    /* a key that only looks alike is still a key */
+    char hdr[160];
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\nIdempotency-Key: a:t\r\n", adm);
+    struct ts_http_resp r;
+    ts_http_do(f->loop, f->port, "POST", "/v1/tasks", hdr,
+               "{\"seid\":\"AT-3\",\"op\":\"push\",\"schedule\":{\"delay_s\":3600}}", true, &r);
+    if (r.status != 201 && r.status != 202) {
+        fail_msg("POST /v1/tasks with key a:t: %d %s", r.status, r.body ? r.body : "");
+    }
+    ts_http_resp_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1152,6 +1228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idempotent_request_id, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_roles, setup_auth, teardown),
+        cmocka_unit_test_setup_teardown(test_long_request_ids_distinct, setup_auth, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

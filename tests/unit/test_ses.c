@@ -879,8 +879,21 @@ static void test_roles_ownership(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "queued_tasks")), 2);
     assert_int_equal(jint(r.json, "other_tasks"), 0);
     ts_http_resp_free(&r);
-    /* a platform may unbind (spec 5.5.3 runs through the business platform); audited by name */
-    assert_int_equal(as(f, &p2, "POST", "/v1/ses/SE-R/unbind", NULL, &r), 200);
+    /*
+     * unbind is staff only: SEs have no owner, and an unbound SE refuses
+     * anti-theft lock / wipe, so a platform could disarm another's handset.
+     * Refused before anything changes; staff unbind, audited by name.
+     */
+    assert_int_equal(as(f, &p2, "POST", "/v1/ses/SE-R/unbind", NULL, &r), 403);
+    ts_http_resp_free(&r);
+    assert_int_equal(as(f, &p1, "POST", "/v1/ses/SE-R/unbind", NULL, &r), 403);
+    ts_http_resp_free(&r);
+    assert_int_equal(as(f, &client, "POST", "/v1/ses/SE-R/unbind", NULL, &r), 403);
+    ts_http_resp_free(&r);
+    assert_int_equal(as(f, &admin, "GET", "/v1/ses/SE-R", NULL, &r), 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "binding")), "bound");
+    ts_http_resp_free(&r);
+    assert_int_equal(as(f, &ops, "POST", "/v1/ses/SE-R/unbind", NULL, &r), 200);
     ts_http_resp_free(&r);
     char apath[128];
     snprintf(apath, sizeof(apath), "%s.audit", f->db);
@@ -892,7 +905,8 @@ static void test_roles_ownership(void **state)
                                         -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(st, 0), "plat2");
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "ops1");
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE); /* the refused ones wrote nothing */
     sqlite3_finalize(st);
     sqlite3_close(db);
 }

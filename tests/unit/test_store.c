@@ -1754,6 +1754,73 @@ static void test_migrate_v3_to_v4(void **state)
     free(js);
 }
 
+/*
+ * A version 4 database: platform tasks and jobs stored at priority 3 leave
+ * the anti-theft lane (down to 2) when it migrates; anti-theft tasks keep 3.
+ */
+static void test_migrate_v4_to_v5_prio(void **state)
+{
+    struct fx *f = *state;
+    open_ok(f);
+    int64_t id = put_se(f, "SE-MIG5", "8613800000005", "b5");
+    struct store_task plat = mktask(1, id, TASK_QUEUED);
+    plat.prio = 3;
+    struct store_task lock = mktask(2, id, TASK_QUEUED);
+    lock.op = TASK_OP_AT_LOCK;
+    lock.prio = 3;
+    struct store_task wipe = mktask(3, id, TASK_DONE);
+    wipe.op = TASK_OP_AT_WIPE;
+    wipe.prio = 3;
+    struct store_task low = mktask(4, id, TASK_QUEUED);
+    low.prio = 1;
+    assert_int_equal(store_task_insert(f->s, &plat, &f->err), 0);
+    assert_int_equal(store_task_insert(f->s, &lock, &f->err), 0);
+    assert_int_equal(store_task_insert(f->s, &wipe, &f->err), 0);
+    assert_int_equal(store_task_insert(f->s, &low, &f->err), 0);
+    struct store_job j3 = mkjob(7, STORE_JOB_RUNNING);
+    j3.prio = 3;
+    struct store_job j1 = mkjob(8, STORE_JOB_RUNNING);
+    j1.prio = 1;
+    assert_int_equal(store_job_insert(f->s, &j3, &f->err), 0);
+    assert_int_equal(store_job_insert(f->s, &j1, &f->err), 0);
+    commit_ok(f);
+    store_close(f->s);
+    f->s = NULL;
+    raw_exec(f->path, "DROP INDEX task_event_task; PRAGMA user_version = 4");
+    open_ok(f);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    static const struct {
+        int64_t id;
+        int prio;
+    } want[] = {{1, 2}, {2, 3}, {3, 3}, {4, 1}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        struct store_task g;
+        assert_int_equal(store_task_get(f->s, want[i].id, &g, &f->err), 0);
+        if ((int)g.prio != want[i].prio) {
+            fail_msg("task %lld: prio %d, expected %d", (long long)want[i].id, (int)g.prio,
+                     want[i].prio);
+        }
+        store_task_fini(&g);
+    }
+    struct store_job g;
+    assert_int_equal(store_job_get(f->s, 7, &g, &f->err), 0);
+    assert_int_equal(g.prio, 2);
+    store_job_fini(&g);
+    assert_int_equal(store_job_get(f->s, 8, &g, &f->err), 0);
+    assert_int_equal(g.prio, 1);
+    store_job_fini(&g);
+    /* a store already at 5 is not touched again: a new prio-3 row stays */
+    struct store_task later = mktask(5, id, TASK_QUEUED);
+    later.prio = 3;
+    assert_int_equal(store_task_insert(f->s, &later, &f->err), 0);
+    commit_ok(f);
+    reopen(f);
+    struct store_task t5;
+    assert_int_equal(store_task_get(f->s, 5, &t5, &f->err), 0);
+    assert_int_equal(t5.prio, 3);
+    store_task_fini(&t5);
+}
+
 /* Unbind / bind (spec 5.5.2) and what store_se_admit says. */
 static void test_se_binding(void **state)
 {
@@ -1970,6 +2037,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cb_unstaged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v2_to_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3_to_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4_to_v5_prio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_se_binding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loss_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_se_model, setup, teardown),

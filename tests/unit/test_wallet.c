@@ -11,7 +11,8 @@
  * (tests/sim/gpmodel.h), asserting the task's outcome and the card state.
  * Bad paths: pull input, unknown / used serial, session running, bad card
  * cryptogram, a failing status word, wrong number of responses, unknown
- * and ended sessions, missing keys, the idle timeout.
+ * and ended sessions, missing keys, the idle timeout. With auth started
+ * (setup_auth): a session answers only the client principal that pulled it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -27,6 +28,7 @@
 #include <jansson.h>
 
 #include "gateway/api_util.h"
+#include "gateway/auth.h"
 #include "gateway/gw.h"
 #include "gateway/keys.h"
 #include "tests/sim/gpmodel.h"
@@ -64,6 +66,7 @@ struct fx {
     unsigned n_msgid;
     struct ota_crypto *cx;
     struct card card;
+    char auth_hdr[128]; /* sent with every request when set (setup_auth) */
 };
 
 /* ---- fake bearer: keeps what it is given, reports only when told ---- */
@@ -82,7 +85,7 @@ static void fb_noop(void *arg)
     (void)arg;
 }
 
-static int fx_up(void **state, unsigned session_timeout_s, enum ota_scp02_sl level)
+static int fx_up(void **state, unsigned session_timeout_s, enum ota_scp02_sl level, bool with_auth)
 {
     struct fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -114,6 +117,11 @@ static int fx_up(void **state, unsigned session_timeout_s, enum ota_scp02_sl lev
     struct http_conf hc = {.bind_addr = "127.0.0.1", .port = 0, .idle_timeout_s = 5};
     assert_int_equal(http_server_new(f->loop, &hc, &f->g.http, &err), 0);
     f->port = http_server_port(f->g.http);
+    if (with_auth) {
+        /* routes checked as gw_start registers them: client tokens, principals on requests */
+        snprintf(f->g.conf.db_path, sizeof(f->g.conf.db_path), "%s", f->db);
+        assert_int_equal(gw_auth_start(&f->g, &err), 0);
+    }
     assert_int_equal(gw_wallet_start(&f->g, &err), 0);
     assert_non_null(f->g.wallet);
 
@@ -138,18 +146,24 @@ static int fx_up(void **state, unsigned session_timeout_s, enum ota_scp02_sl lev
 
 static int setup(void **state)
 {
-    return fx_up(state, 120, OTA_SCP02_SL_CMAC);
+    return fx_up(state, 120, OTA_SCP02_SL_CMAC, false);
 }
 
 static int setup_l3(void **state)
 {
-    return fx_up(state, 120, OTA_SCP02_SL_CMAC_CDEC);
+    return fx_up(state, 120, OTA_SCP02_SL_CMAC_CDEC, false);
 }
 
 /* engine session timer 2 s: the wallet's idle limit is half of it */
 static int setup_short(void **state)
 {
-    return fx_up(state, 2, OTA_SCP02_SL_CMAC);
+    return fx_up(state, 2, OTA_SCP02_SL_CMAC, false);
+}
+
+/* with gw_auth_start: the wallet routes need a client token */
+static int setup_auth(void **state)
+{
+    return fx_up(state, 120, OTA_SCP02_SL_CMAC, true);
 }
 
 static int teardown(void **state)
@@ -159,6 +173,7 @@ static int teardown(void **state)
     assert_null(f->g.wallet);
     eng_close(f->g.eng);
     http_server_free(f->g.http);
+    gw_auth_stop(&f->g);
     gw_keys_close(f->g.keys);
     if (f->card.sc_up) {
         ota_scp02_card_fini(&f->card.sc);
@@ -191,7 +206,7 @@ static const char *ci_find(const char *h, const char *n)
 
 static void http_do(struct fx *f, const char *path, const char *body, struct ts_http_resp *r)
 {
-    ts_http_do(f->loop, f->port, "POST", path, NULL, body, true, r);
+    ts_http_do(f->loop, f->port, "POST", path, f->auth_hdr[0] ? f->auth_hdr : NULL, body, true, r);
 }
 
 static void assert_err(const struct ts_http_resp *r, int status, const char *code)
@@ -459,6 +474,75 @@ static void test_app_lock(void **state)
     pull(f, SEID, serial, &r);
     assert_err(&r, 409, "serial-used");
     ts_http_resp_free(&r);
+}
+
+static void as_token(struct fx *f, const char *token)
+{
+    if (token) {
+        snprintf(f->auth_hdr, sizeof(f->auth_hdr), "Authorization: Bearer %s\r\n", token);
+    } else {
+        f->auth_hdr[0] = '\0';
+    }
+}
+
+/*
+ * A session belongs to the client principal that pulled it: another client
+ * token gets 404 unknown-session (as for an id that does not exist), live
+ * or ended, and cannot move it; the puller's token drives it to the end.
+ */
+static void test_session_bound_to_principal(void **state)
+{
+    struct fx *f = *state;
+    char ta[GW_AUTH_TOKEN_LEN + 1], tb[GW_AUTH_TOKEN_LEN + 1];
+    int64_t ida, idb;
+    struct ota_err err;
+    assert_int_equal(gw_auth_token_create(&f->g, "test", "wal-a", GW_ROLE_CLIENT, ta, &ida, &err),
+                     0);
+    assert_int_equal(gw_auth_token_create(&f->g, "test", "wal-b", GW_ROLE_CLIENT, tb, &idb, &err),
+                     0);
+    add_app(f, APP_AID, OTA_GP_APP_SELECTABLE);
+    char serial[33];
+    int64_t id = push_task(f, SEID, TASK_OP_APP_LOCK, "{\"aid\":\"" APP_AID "\"}", serial);
+    struct ts_http_resp r, o;
+    as_token(f, ta);
+    pull(f, SEID, serial, &r);
+    assert_ok(&r);
+    char id_hex[40];
+    snprintf(id_hex, sizeof(id_hex), "%s", json_string_value(json_object_get(r.json, "session")));
+    /* B holds A's session id: the same answer as a made-up one, and nothing moves */
+    as_token(f, tb);
+    post_session(f, id_hex, "{\"responses\":[\"9000\"]}", &o);
+    assert_err(&o, 404, "unknown-session");
+    ts_http_resp_free(&o);
+    as_token(f, NULL);
+    post_session(f, id_hex, "{\"responses\":[\"9000\"]}", &o);
+    assert_int_equal(o.status, 401);
+    ts_http_resp_free(&o);
+    /* a prefix of the id or the id with one digit changed is not the session either */
+    as_token(f, ta);
+    char near[40];
+    snprintf(near, sizeof(near), "%.31s", id_hex);
+    post_session(f, near, "{\"responses\":[\"9000\"]}", &o);
+    assert_err(&o, 404, "unknown-session");
+    ts_http_resp_free(&o);
+    snprintf(near, sizeof(near), "%s", id_hex);
+    near[31] = near[31] == '0' ? '1' : '0';
+    post_session(f, near, "{\"responses\":[\"9000\"]}", &o);
+    assert_err(&o, 404, "unknown-session");
+    ts_http_resp_free(&o);
+    /* A, unhindered by B's tries, runs it to the end */
+    assert_int_equal(run_session(f, &r), 3);
+    assert_done_answer(&r, "done", "none");
+    ts_http_resp_free(&r);
+    assert_final(f, id, TASK_DONE, TASK_R_NONE);
+    /* ended: A is told it is over, B still learns nothing */
+    post_session(f, id_hex, "{\"responses\":[\"9000\"]}", &o);
+    assert_err(&o, 410, "session-expired");
+    ts_http_resp_free(&o);
+    as_token(f, tb);
+    post_session(f, id_hex, "{\"responses\":[\"9000\"]}", &o);
+    assert_err(&o, 404, "unknown-session");
+    ts_http_resp_free(&o);
 }
 
 /* Security level 03 (C-MAC + C-DECRYPTION): the card decrypts and runs the same script. */
@@ -867,6 +951,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_app_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_app_lock_level3, setup_l3, teardown),
+        cmocka_unit_test_setup_teardown(test_session_bound_to_principal, setup_auth, teardown),
         cmocka_unit_test_setup_teardown(test_push_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_download_cleanup, setup_l3, teardown),
         cmocka_unit_test_setup_teardown(test_pull_errors, setup, teardown),
