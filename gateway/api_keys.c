@@ -12,10 +12,20 @@
  * ("kic_key", "enc", ...) only when [keys] clear_import = yes (403
  * clear-import-disabled otherwise). Every import and refusal is audited;
  * nothing is written on any error; no key byte is logged or answered.
+ *
+ * The key.import entry is written before the key store is asked (503
+ * audit-unavailable, nothing stored, when it cannot be): a stored key
+ * without its entry never exists, not even for the instant between the two
+ * writes. When the store then refuses, a key.import_refused entry follows.
+ * Every answer goes through answer_*(), which first cleanses the key
+ * strings of the request (the body buffer and the parsed JSON values): the
+ * request's memory is freed, not cleared, once answered.
  */
 #include "gateway/gw.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +36,67 @@
 #include "gateway/audit.h"
 #include "gateway/auth.h"
 #include "gateway/keys.h"
+
+/* Members that carry a key, clear or wrapped. */
+static const char *const key_members[] = {
+    "kic_key",
+    "kid_key",
+    "enc",
+    "mac",
+    "dek",
+    "key",
+    "kic_key_wrapped",
+    "kid_key_wrapped",
+    "enc_wrapped",
+    "mac_wrapped",
+    "dek_wrapped",
+    "key_wrapped",
+};
+
+void gw_api_keys_scrub(struct http_req *req)
+{
+    /* Parse first (cached on the request) so the values are found before the text goes. */
+    json_t *body = http_req_json(req, NULL);
+    for (size_t i = 0; body && i < OTA_ARRAY_SIZE(key_members); i++) {
+        json_t *v = json_object_get(body, key_members[i]);
+        if (json_is_string(v)) {
+            /* jansson's own buffer: cleared in place, freed with the request */
+            OPENSSL_cleanse((char *)(uintptr_t)json_string_value(v), json_string_length(v));
+        }
+    }
+    size_t n = 0;
+    const uint8_t *raw = http_req_body(req, &n);
+    if (raw && n) {
+        OPENSSL_cleanse((uint8_t *)(uintptr_t)raw, n);
+    }
+}
+
+/* The answers of this file: the key strings are cleansed first (see the file comment). */
+static void answer_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
+    OTA_PRINTF(4, 5);
+
+static void answer_error(struct http_req *req, int status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    gw_api_keys_scrub(req);
+    (void)http_respond_error(req, status, code, "%s", msg);
+}
+
+static void answer_json(struct http_req *req, int status, json_t *body)
+{
+    gw_api_keys_scrub(req);
+    (void)http_respond_json(req, status, body);
+}
+
+static void answer_err(struct http_req *req, int rc, const char *code, const struct ota_err *err)
+{
+    gw_api_keys_scrub(req);
+    gw_respond_err(req, rc, code, err);
+}
 
 static const char *actor(struct http_req *req)
 {
@@ -41,7 +112,7 @@ static void refuse(struct gw *g, struct http_req *req, const char *seid, const c
     snprintf(target, sizeof(target), "se:%s", seid);
     (void)gw_audit(g, actor(req), "key.import_refused", target, "kind=%s reason=%s", what, code);
     gw_log(g, GW_CONF_LOG_WARNING, "key import refused se=%s kind=%s reason=%s", seid, what, code);
-    (void)http_respond_error(req, status, code, "%s", msg);
+    answer_error(req, status, code, "%s", msg);
 }
 
 /* A key store error as an answer (refusals audited). */
@@ -60,13 +131,34 @@ static void store_refused(struct gw *g, struct http_req *req, const char *seid, 
     refuse(g, req, seid, what, status, code, err->msg);
 }
 
-static void imported(struct gw *g, struct http_req *req, const char *seid, const char *what,
-                     const char *ref, unsigned kvn, bool wrapped)
+/*
+ * The key.import entry, written before the store is asked (file comment);
+ * false (answered 503 audit-unavailable) when it cannot be written.
+ */
+static bool import_audited(struct gw *g, struct http_req *req, const char *target,
+                           const char *detail)
 {
-    char target[GW_KEYS_SEID_MAX + 4];
+    if (gw_audit(g, actor(req), "key.import", target, "%s", detail) < 0) {
+        answer_error(req, 503, "audit-unavailable",
+                     "the audit log cannot be written: key import refused, nothing stored");
+        return false;
+    }
+    return true;
+}
+
+static bool se_import_audited(struct gw *g, struct http_req *req, const char *seid,
+                              const char *what, const char *ref, unsigned kvn, bool wrapped)
+{
+    char target[GW_KEYS_SEID_MAX + 4], detail[160];
     snprintf(target, sizeof(target), "se:%s", seid);
-    (void)gw_audit(g, actor(req), "key.import", target, "kind=%s ref=%s kvn=%u wrapped=%s", what,
-                   ref, kvn, wrapped ? "yes" : "no");
+    snprintf(detail, sizeof(detail), "kind=%s ref=%s kvn=%u wrapped=%s", what, ref, kvn,
+             wrapped ? "yes" : "no");
+    return import_audited(g, req, target, detail);
+}
+
+static void imported(struct gw *g, const char *seid, const char *what, const char *ref,
+                     unsigned kvn, bool wrapped)
+{
     gw_log(g, GW_CONF_LOG_INFO, "%s keys imported se=%s ref=%s kvn=%u wrapped=%s", what, seid, ref,
            kvn, wrapped ? "yes" : "no");
 }
@@ -84,7 +176,7 @@ static bool wrapping(struct http_req *req, json_t *body, enum gw_keys_wrap *out)
         *out = GW_KEYS_WRAP_AES_KW;
         return true;
     }
-    (void)http_respond_error(req, 400, "bad-wrapping", "wrapping: \"ecb\" or \"aes-kw\"");
+    answer_error(req, 400, "bad-wrapping", "wrapping: \"ecb\" or \"aes-kw\"");
     return false;
 }
 
@@ -95,7 +187,7 @@ static bool wrapped_key(struct http_req *req, const char *name, const char *hex,
     memset(out, 0, sizeof(*out));
     int n = api_hex_decode(hex, out->data, 8, sizeof(out->data));
     if (n < 0) {
-        (void)http_respond_error(req, 400, "bad-hex", "%s: hex of 8..40 octets", name);
+        answer_error(req, 400, "bad-hex", "%s: hex of 8..40 octets", name);
         return false;
     }
     out->len = (size_t)n;
@@ -136,8 +228,8 @@ static bool clear_key(struct http_req *req, const char *name, const char *hex, e
     bool ok = n >= 0 && ota_key_set(out, c, raw, (size_t)n, &err) == 0;
     OPENSSL_cleanse(raw, sizeof(raw));
     if (!ok) {
-        (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
-                                 "%s: hex of a key fitting the algorithm of %02X", name, octet);
+        answer_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
+                     "%s: hex of a key fitting the algorithm of %02X", name, octet);
     }
     return ok;
 }
@@ -148,11 +240,11 @@ static bool se_known(struct gw *g, struct http_req *req, const char *seid)
     struct ota_err err;
     int rc = eng_se_tasks(g->eng, seid, NULL, NULL, 0, NULL, &err);
     if (rc == -ENOENT) {
-        (void)http_respond_error(req, 404, "se-not-found", "SE %s is not registered", seid);
+        answer_error(req, 404, "se-not-found", "SE %s is not registered", seid);
         return false;
     }
     if (rc < 0) {
-        gw_respond_err(req, rc, "store", &err);
+        answer_err(req, rc, "store", &err);
         return false;
     }
     return true;
@@ -166,12 +258,12 @@ static void route_keys_scp80(struct http_req *req, void *arg)
     memset(&ks, 0, sizeof(ks));
     const char *seid = http_req_param(req, "seid");
     if (!seid || !api_seid_ok(seid)) {
-        (void)http_respond_error(req, 400, "bad-seid", "seid: 1..64 printable ASCII characters");
+        answer_error(req, 400, "bad-seid", "seid: 1..64 printable ASCII characters");
         return;
     }
     json_t *body = http_req_json(req, &err);
     if (!body) {
-        (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
+        answer_error(req, 400, "bad-json", "%s", err.msg);
         return;
     }
     static const char *const allowed[] = {"tar",
@@ -189,16 +281,16 @@ static void route_keys_scp80(struct http_req *req, void *arg)
                                           NULL};
     const char *bad = api_unknown_member(body, allowed);
     if (bad) {
-        (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
+        answer_error(req, 400, "unknown-field", "%s: unknown member", bad);
         return;
     }
     bool clear = json_object_get(body, "kic_key") || json_object_get(body, "kid_key");
     bool wrapped =
         json_object_get(body, "kic_key_wrapped") || json_object_get(body, "kid_key_wrapped");
     if (clear == wrapped) {
-        (void)http_respond_error(req, 400, "bad-key-set",
-                                 "give kic_key_wrapped and kid_key_wrapped (or, with "
-                                 "clear_import, kic_key and kid_key): one form, not both");
+        answer_error(req, 400, "bad-key-set",
+                     "give kic_key_wrapped and kid_key_wrapped (or, with "
+                     "clear_import, kic_key and kid_key): one form, not both");
         return;
     }
     if (clear && !g->conf.keys_clear_import) {
@@ -227,11 +319,11 @@ static void route_keys_scp80(struct http_req *req, void *arg)
     json_t *cc = json_object_get(body, "cc_len");
     if (!kvn || !json_is_integer(kvn) || json_integer_value(kvn) < 1 ||
         json_integer_value(kvn) > 15) {
-        (void)http_respond_error(req, 400, "bad-kvn", "kvn: an integer 1..15");
+        answer_error(req, 400, "bad-kvn", "kvn: an integer 1..15");
         return;
     }
     if (cc && (!json_is_integer(cc) || json_integer_value(cc) < 0 || json_integer_value(cc) > 8)) {
-        (void)http_respond_error(req, 400, "bad-cc-len", "cc_len: 4 or 8");
+        answer_error(req, 400, "bad-cc-len", "cc_len: 4 or 8");
         return;
     }
     ks.kvn = (uint8_t)json_integer_value(kvn);
@@ -239,21 +331,20 @@ static void route_keys_scp80(struct http_req *req, void *arg)
     if (strcmp(tar, "*") == 0) {
         ks.any_tar = true;
     } else if (api_hex_decode(tar, ks.tar, 3, 3) < 0) {
-        (void)http_respond_error(req, 400, "bad-hex", "tar: 6 hex digits or \"*\"");
+        answer_error(req, 400, "bad-hex", "tar: 6 hex digits or \"*\"");
         return;
     }
     if (api_hex_decode(spi, ks.spi, 2, 2) < 0) {
-        (void)http_respond_error(req, 400, "bad-hex", "spi: 4 hex digits");
+        answer_error(req, 400, "bad-hex", "spi: 4 hex digits");
         return;
     }
     if (api_hex_decode(kic, &ks.kic, 1, 1) < 0 || api_hex_decode(kid, &ks.kid, 1, 1) < 0) {
-        (void)http_respond_error(req, 400, "bad-hex", "kic, kid: 2 hex digits each");
+        answer_error(req, 400, "bad-hex", "kic, kid: 2 hex digits each");
         return;
     }
     uint8_t kcv[6] = {0};
     if (kcv_h && api_hex_decode(kcv_h, kcv, 6, 6) < 0) {
-        (void)http_respond_error(req, 400, "bad-hex",
-                                 "kcv: 12 hex digits, KCV(kic_key) then KCV(kid_key)");
+        answer_error(req, 400, "bad-hex", "kcv: 12 hex digits, KCV(kic_key) then KCV(kid_key)");
         return;
     }
     struct gw_keys_wrapped w[2];
@@ -271,8 +362,9 @@ static void route_keys_scp80(struct http_req *req, void *arg)
                !wrapped_key(req, "kid_key_wrapped", k_i, wrap, kcv + 3, &w[1])) {
         return;
     }
-    if (!se_known(g, req, seid)) {
+    if (!se_known(g, req, seid) || !se_import_audited(g, req, seid, "scp80", tar, ks.kvn, !clear)) {
         gw_keys_scp80_wipe(&ks);
+        OPENSSL_cleanse(w, sizeof(w));
         return;
     }
     int rc = clear ? gw_keys_put_scp80(g->keys, seid, &ks, kcv_h ? kcv : NULL, &err)
@@ -287,10 +379,10 @@ static void route_keys_scp80(struct http_req *req, void *arg)
     bool current = gw_keys_current(g->keys, seid, GW_KEYS_KIND_SCP80, ks.any_tar ? NULL : ks.tar, 3,
                                    &cur, &err) == 0 &&
                    cur == ks.kvn;
-    imported(g, req, seid, "scp80", tar, ks.kvn, !clear);
-    (void)http_respond_json(req, 201,
-                            json_pack("{s:s, s:s, s:i, s:b}", "seid", seid, "tar", tar, "kvn",
-                                      (int)ks.kvn, "current", current));
+    imported(g, seid, "scp80", tar, ks.kvn, !clear);
+    answer_json(req, 201,
+                json_pack("{s:s, s:s, s:i, s:b}", "seid", seid, "tar", tar, "kvn", (int)ks.kvn,
+                          "current", current));
 }
 
 /* ---- POST /v1/ses/{seid}/keys/sd --------------------------------------------------- */
@@ -304,8 +396,8 @@ static int sd_key(struct http_req *req, struct ota_crypto *cx, const char *name,
     int n = api_hex_decode(hex, raw, 16, 16);
     if (n < 0 || ota_key_set(out, OTA_CIPHER_3DES2, raw, 16, &err) < 0) {
         OPENSSL_cleanse(raw, sizeof(raw));
-        (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
-                                 "%s: 32 hex digits (a 3DES 2-key key)", name);
+        answer_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
+                     "%s: 32 hex digits (a 3DES 2-key key)", name);
         return -EINVAL;
     }
     OPENSSL_cleanse(raw, sizeof(raw));
@@ -330,12 +422,12 @@ static void route_keys_sd(struct http_req *req, void *arg)
     memset(&ks, 0, sizeof(ks));
     const char *seid = http_req_param(req, "seid");
     if (!seid || !api_seid_ok(seid)) {
-        (void)http_respond_error(req, 400, "bad-seid", "seid: 1..64 printable ASCII characters");
+        answer_error(req, 400, "bad-seid", "seid: 1..64 printable ASCII characters");
         return;
     }
     json_t *body = http_req_json(req, &err);
     if (!body) {
-        (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
+        answer_error(req, 400, "bad-json", "%s", err.msg);
         return;
     }
     static const char *const allowed[] = {"sd_aid",      "kvn",         "kcv",         "wrapping",
@@ -343,7 +435,7 @@ static void route_keys_sd(struct http_req *req, void *arg)
                                           "mac",         "dek",         NULL};
     const char *bad = api_unknown_member(body, allowed);
     if (bad) {
-        (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
+        answer_error(req, 400, "unknown-field", "%s: unknown member", bad);
         return;
     }
     bool clear = false, wrapped = false;
@@ -352,9 +444,9 @@ static void route_keys_sd(struct http_req *req, void *arg)
         wrapped = wrapped || json_object_get(body, wrap_names[i]);
     }
     if (clear == wrapped) {
-        (void)http_respond_error(req, 400, "bad-key-set",
-                                 "give enc_wrapped, mac_wrapped and dek_wrapped (or, with "
-                                 "clear_import, enc, mac and dek): one form, not both");
+        answer_error(req, 400, "bad-key-set",
+                     "give enc_wrapped, mac_wrapped and dek_wrapped (or, with "
+                     "clear_import, enc, mac and dek): one form, not both");
         return;
     }
     if (clear && !g->conf.keys_clear_import) {
@@ -378,20 +470,19 @@ static void route_keys_sd(struct http_req *req, void *arg)
     json_t *kvn = json_object_get(body, "kvn");
     if (!kvn || !json_is_integer(kvn) || json_integer_value(kvn) < 1 ||
         json_integer_value(kvn) > 127) {
-        (void)http_respond_error(req, 400, "bad-kvn", "kvn: an integer 1..127");
+        answer_error(req, 400, "bad-kvn", "kvn: an integer 1..127");
         return;
     }
     ks.kvn = (uint8_t)json_integer_value(kvn);
     int n = api_hex_decode(aid, ks.aid, 5, GW_KEYS_AID_MAX);
     if (n < 0) {
-        (void)http_respond_error(req, 400, "bad-hex", "sd_aid: 5..16 octets of hex");
+        answer_error(req, 400, "bad-hex", "sd_aid: 5..16 octets of hex");
         return;
     }
     ks.aid_len = (size_t)n;
     uint8_t kcv[9] = {0};
     if (kcv_h && api_hex_decode(kcv_h, kcv, 9, 9) < 0) {
-        (void)http_respond_error(req, 400, "bad-hex",
-                                 "kcv: 18 hex digits, KCV(enc) KCV(mac) KCV(dek)");
+        answer_error(req, 400, "bad-hex", "kcv: 18 hex digits, KCV(enc) KCV(mac) KCV(dek)");
         return;
     }
     struct gw_keys_wrapped w[3];
@@ -401,7 +492,7 @@ static void route_keys_sd(struct http_req *req, void *arg)
         struct ota_key *dst[3] = {&ks.enc, &ks.mac, &ks.dek};
         bool kcv_bad = false;
         if (ota_crypto_new(&cx, &err) < 0) {
-            gw_respond_err(req, -ENOMEM, "crypto", &err);
+            answer_err(req, -ENOMEM, "crypto", &err);
             return;
         }
         for (int i = 0; rc == 0 && i < 3; i++) {
@@ -427,8 +518,9 @@ static void route_keys_sd(struct http_req *req, void *arg)
             }
         }
     }
-    if (!se_known(g, req, seid)) {
+    if (!se_known(g, req, seid) || !se_import_audited(g, req, seid, "sd", aid, ks.kvn, !clear)) {
         gw_keys_sd_wipe(&ks);
+        OPENSSL_cleanse(w, sizeof(w));
         return;
     }
     rc = clear ? gw_keys_put_sd(g->keys, seid, &ks, &err)
@@ -443,10 +535,10 @@ static void route_keys_sd(struct http_req *req, void *arg)
     bool current =
         gw_keys_current(g->keys, seid, GW_KEYS_KIND_SD, ks.aid, ks.aid_len, &cur, &err) == 0 &&
         cur == ks.kvn;
-    imported(g, req, seid, "sd", aid, ks.kvn, !clear);
-    (void)http_respond_json(req, 201,
-                            json_pack("{s:s, s:s, s:i, s:b}", "seid", seid, "sd_aid", aid, "kvn",
-                                      (int)ks.kvn, "current", current));
+    imported(g, seid, "sd", aid, ks.kvn, !clear);
+    answer_json(req, 201,
+                json_pack("{s:s, s:s, s:i, s:b}", "seid", seid, "sd_aid", aid, "kvn", (int)ks.kvn,
+                          "current", current));
 }
 
 /* ---- POST /v1/keks/{name} ---------------------------------------------------------- */
@@ -458,7 +550,7 @@ static void kek_refuse(struct gw *g, struct http_req *req, const char *name, int
     snprintf(target, sizeof(target), "kek:%s", name);
     (void)gw_audit(g, actor(req), "key.import_refused", target, "kind=kek reason=%s", code);
     gw_log(g, GW_CONF_LOG_WARNING, "key import refused kek=%s reason=%s", name, code);
-    (void)http_respond_error(req, status, code, "%s", msg);
+    answer_error(req, status, code, "%s", msg);
 }
 
 /* "3des2" / "3des3" / "aes"; NONE otherwise. */
@@ -484,25 +576,25 @@ static void route_kek(struct http_req *req, void *arg)
     memset(&kk, 0, sizeof(kk));
     const char *name = http_req_param(req, "name");
     if (!name || !gw_auth_name_ok(name) || strlen(name) > GW_KEYS_KEK_NAME_MAX) {
-        (void)http_respond_error(req, 400, "bad-name", "name: 1..64 of A-Z a-z 0-9 . _ -");
+        answer_error(req, 400, "bad-name", "name: 1..64 of A-Z a-z 0-9 . _ -");
         return;
     }
     json_t *body = http_req_json(req, &err);
     if (!body) {
-        (void)http_respond_error(req, 400, "bad-json", "%s", err.msg);
+        answer_error(req, 400, "bad-json", "%s", err.msg);
         return;
     }
     static const char *const allowed[] = {"kvn",      "cipher",      "owner", "kcv",
                                           "wrapping", "key_wrapped", "key",   NULL};
     const char *bad = api_unknown_member(body, allowed);
     if (bad) {
-        (void)http_respond_error(req, 400, "unknown-field", "%s: unknown member", bad);
+        answer_error(req, 400, "unknown-field", "%s: unknown member", bad);
         return;
     }
     bool clear = json_object_get(body, "key") != NULL;
     if (clear == (json_object_get(body, "key_wrapped") != NULL)) {
-        (void)http_respond_error(req, 400, "bad-key-set",
-                                 "give key_wrapped (or, with clear_import, key): one, not both");
+        answer_error(req, 400, "bad-key-set",
+                     "give key_wrapped (or, with clear_import, key): one, not both");
         return;
     }
     if (clear && !g->conf.keys_clear_import) {
@@ -523,27 +615,31 @@ static void route_kek(struct http_req *req, void *arg)
     json_t *kvn = json_object_get(body, "kvn");
     if (!kvn || !json_is_integer(kvn) || json_integer_value(kvn) < 1 ||
         json_integer_value(kvn) > 127) {
-        (void)http_respond_error(req, 400, "bad-kvn", "kvn: an integer 1..127");
+        answer_error(req, 400, "bad-kvn", "kvn: an integer 1..127");
         return;
     }
     enum ota_cipher c = kek_cipher(ci);
     if (c == OTA_CIPHER_NONE) {
-        (void)http_respond_error(req, 400, "bad-cipher", "cipher: \"3des2\", \"3des3\" or \"aes\"");
+        answer_error(req, 400, "bad-cipher", "cipher: \"3des2\", \"3des3\" or \"aes\"");
         return;
     }
     kk.name = name;
     kk.owner = owner ? owner : name;
     kk.kvn = (uint8_t)json_integer_value(kvn);
     if (!gw_auth_name_ok(kk.owner)) {
-        (void)http_respond_error(req, 400, "bad-owner", "owner: a principal name");
+        answer_error(req, 400, "bad-owner", "owner: a principal name");
         return;
     }
     uint8_t kcv[3] = {0};
     if (kcv_h && api_hex_decode(kcv_h, kcv, 3, 3) < 0) {
-        (void)http_respond_error(req, 400, "bad-hex", "kcv: 6 hex digits");
+        answer_error(req, 400, "bad-hex", "kcv: 6 hex digits");
         return;
     }
     struct gw_keys_wrapped w;
+    char target[GW_KEYS_KEK_NAME_MAX + 8], detail[128];
+    snprintf(target, sizeof(target), "kek:%s", name);
+    snprintf(detail, sizeof(detail), "kind=kek owner=%s kvn=%u wrapped=%s", kk.owner,
+             (unsigned)kk.kvn, clear ? "no" : "yes");
     int rc;
     if (clear) {
         uint8_t raw[OTA_KEY_MAX];
@@ -551,14 +647,22 @@ static void route_kek(struct http_req *req, void *arg)
         bool ok = n >= 0 && ota_key_set(&kk.key, c, raw, (size_t)n, &err) == 0;
         OPENSSL_cleanse(raw, sizeof(raw));
         if (!ok) {
-            (void)http_respond_error(req, 400, n < 0 ? "bad-hex" : "bad-key",
-                                     "key: hex of a %s key", ota_cipher_name(c));
+            answer_error(req, 400, n < 0 ? "bad-hex" : "bad-key", "key: hex of a %s key",
+                         ota_cipher_name(c));
+            return;
+        }
+        if (!import_audited(g, req, target, detail)) {
+            ota_key_wipe(&kk.key);
             return;
         }
         rc = gw_keys_put_kek(g->keys, &kk, kcv_h ? kcv : NULL, &err);
     } else {
         enum gw_keys_wrap wrap = GW_KEYS_WRAP_ECB;
         if (!wrapping(req, body, &wrap) || !wrapped_key(req, "key_wrapped", hex, wrap, kcv, &w)) {
+            return;
+        }
+        if (!import_audited(g, req, target, detail)) {
+            OPENSSL_cleanse(&w, sizeof(w));
             return;
         }
         w.cipher = c;
@@ -579,15 +683,11 @@ static void route_kek(struct http_req *req, void *arg)
         kek_refuse(g, req, name, status, code, err.msg);
         return;
     }
-    char target[GW_KEYS_KEK_NAME_MAX + 8];
-    snprintf(target, sizeof(target), "kek:%s", name);
-    (void)gw_audit(g, actor(req), "key.import", target, "kind=kek owner=%s kvn=%u wrapped=%s",
-                   kk.owner, (unsigned)kk.kvn, clear ? "no" : "yes");
     gw_log(g, GW_CONF_LOG_INFO, "kek imported name=%s owner=%s kvn=%u wrapped=%s", name, kk.owner,
            (unsigned)kk.kvn, clear ? "no" : "yes");
-    (void)http_respond_json(req, 201,
-                            json_pack("{s:s, s:s, s:i, s:s}", "name", name, "owner", kk.owner,
-                                      "kvn", (int)kk.kvn, "cipher", ci));
+    answer_json(req, 201,
+                json_pack("{s:s, s:s, s:i, s:s}", "name", name, "owner", kk.owner, "kvn",
+                          (int)kk.kvn, "cipher", ci));
 }
 
 int gw_api_keys_routes(struct gw *g, struct ota_err *err)

@@ -78,6 +78,9 @@ int gw_api_ses_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;   /* ap
 int gw_api_keys_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK;  /* api_keys.c */
 int gw_api_tasks_routes(struct gw *g, struct ota_err *err) OTA_MUST_CHECK; /* api_tasks.c, jobs */
 
+/* Cleanse the key members of req's JSON body and the body text (api_keys.c answers call it). */
+void gw_api_keys_scrub(struct http_req *req);
+
 /*
  * The SE side of the platform (gateway/api_ses.c, spec 5.5, 5.8.7): each
  * SE's platform model (gateway/platform.h) persisted in the engine's store

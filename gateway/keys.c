@@ -1042,9 +1042,9 @@ static int store_scp80(struct gw_keys *k, const char *seid, const struct gw_keys
         p11_label(l_c, "scp80", tar, in->kvn, "kic", seid);
         p11_label(l_i, "scp80", tar, in->kvn, "kid", seid);
         if (rc == 0 && !w) {
-            rc = p11_import_clear(k->p11, &in->kic_key, l_c, err);
+            rc = p11_import_clear_ex(k->p11, &in->kic_key, l_c, P11_U_KIC, err);
             if (rc == 0) {
-                rc = p11_import_clear(k->p11, &in->kid_key, l_i, err);
+                rc = p11_import_clear_ex(k->p11, &in->kid_key, l_i, P11_U_KID, err);
                 if (rc < 0) {
                     p11_destroy_quiet(k, l_c);
                 }
@@ -1053,11 +1053,12 @@ static int store_scp80(struct gw_keys *k, const char *seid, const struct gw_keys
             for (int i = 0; rc == 0 && i < 2; i++) {
                 const struct gw_keys_wrapped *x = &w[i];
                 const char *l = i == 0 ? l_c : l_i;
+                unsigned use = i == 0 ? P11_U_KIC : P11_U_KID;
                 rc = x->wrap == GW_KEYS_WRAP_AES_KW
-                         ? p11_import_wrapped_kw(k->p11, k->transport_label, x->cipher, x->data,
-                                                 x->len, x->kcv, l, err)
-                         : p11_import_wrapped(k->p11, k->transport_label, x->cipher, x->data,
-                                              x->len, x->kcv, l, err);
+                         ? p11_import_wrapped_kw_ex(k->p11, k->transport_label, x->cipher, x->data,
+                                                    x->len, x->kcv, l, use, err)
+                         : p11_import_wrapped_ex(k->p11, k->transport_label, x->cipher, x->data,
+                                                 x->len, x->kcv, l, use, err);
                 if (rc < 0 && i == 1) {
                     p11_destroy_quiet(k, l_c);
                 }
@@ -1256,6 +1257,8 @@ int gw_keys_import_scp80(struct gw_keys *k, const char *seid, const struct gw_ke
         }
     } else {
         struct gw_keys_wrapped w[2];
+        /* a failed kic check leaves w[1] unwritten, yet its key_len is read below */
+        memset(w, 0, sizeof(w));
         rc = wrapped_for_p11(kic, c_c, "kic_key", &w[0], err);
         if (rc == 0) {
             rc = wrapped_for_p11(kid, c_i, "kid_key", &w[1], err);
@@ -1301,16 +1304,17 @@ static int store_sd(struct gw_keys *k, const char *seid, const struct gw_keys_sd
         int i = 0;
         for (; rc == 0 && i < 3; i++) {
             p11_label(l[i], "sd", aid, in->kvn, role[i], seid);
+            /* PUT KEY sends these later wrapped under a DEK: the token must let them out so.
+             * Only the DEK wraps, and it never decrypts (p11.h P11_U_DEK). */
+            unsigned fl = P11_F_WRAPPABLE | (i == 2 ? P11_U_DEK : P11_U_SD);
             if (!w) {
-                /* PUT KEY sends these later wrapped under a DEK: the token must let them out so */
-                rc = p11_import_clear_ex(k->p11, clear[i], l[i], P11_F_WRAPPABLE, err);
+                rc = p11_import_clear_ex(k->p11, clear[i], l[i], fl, err);
             } else if (w[i].wrap == GW_KEYS_WRAP_AES_KW) {
                 rc = p11_import_wrapped_kw_ex(k->p11, k->transport_label, OTA_CIPHER_3DES2,
-                                              w[i].data, w[i].len, w[i].kcv, l[i], P11_F_WRAPPABLE,
-                                              err);
+                                              w[i].data, w[i].len, w[i].kcv, l[i], fl, err);
             } else {
                 rc = p11_import_wrapped_ex(k->p11, k->transport_label, OTA_CIPHER_3DES2, w[i].data,
-                                           w[i].len, w[i].kcv, l[i], P11_F_WRAPPABLE, err);
+                                           w[i].len, w[i].kcv, l[i], fl, err);
             }
         }
         if (rc < 0) {
@@ -1820,13 +1824,13 @@ static int store_kek(struct gw_keys *k, const struct gw_keys_kek *in, const stru
         }
         p11_label(label, "kek", in->name, in->kvn, "kek", in->owner);
         if (rc == 0 && !w) {
-            rc = p11_import_clear(k->p11, key, label, err);
+            rc = p11_import_clear_ex(k->p11, key, label, P11_U_KEK, err);
         } else if (rc == 0) {
             rc = w->wrap == GW_KEYS_WRAP_AES_KW
-                     ? p11_import_wrapped_kw(k->p11, k->transport_label, w->cipher, w->data, w->len,
-                                             w->kcv, label, err)
-                     : p11_import_wrapped(k->p11, k->transport_label, w->cipher, w->data, w->len,
-                                          w->kcv, label, err);
+                     ? p11_import_wrapped_kw_ex(k->p11, k->transport_label, w->cipher, w->data,
+                                                w->len, w->kcv, label, P11_U_KEK, err)
+                     : p11_import_wrapped_ex(k->p11, k->transport_label, w->cipher, w->data, w->len,
+                                             w->kcv, label, P11_U_KEK, err);
         }
     }
     if (rc < 0) {
@@ -2084,15 +2088,15 @@ int gw_keys_task_final(struct gw_keys *k, const struct eng_task_view *t, bool *m
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "task %lld: sd_aid / tar / new_kvn unusable",
                         (long long)t->id);
     }
-    int rc = gw_keys_set_current(k, t->seid, GW_KEYS_KIND_SD, aid, (size_t)alen, (uint8_t)nk, err);
+    /* One transaction: the card got SD and SCP80 keys in one PUT KEY, so the store must never
+     * record one set moved and the other not. */
+    int rc = tx(k, "BEGIN IMMEDIATE", err);
     if (rc < 0) {
         return rc;
     }
-    if (moved) {
-        *moved = true;
-    }
+    rc = gw_keys_set_current(k, t->seid, GW_KEYS_KIND_SD, aid, (size_t)alen, (uint8_t)nk, err);
     /* KVNs 1..15 are also the SCP80 key sets (TS 102 225 KIc/KID): move the TAR's set too */
-    if (nk <= 15) {
+    if (rc == 0 && nk <= 15) {
         char r[7];
         tar_text(tar, r);
         rc = has_row(k, ST_HAS80, t->seid, r, (uint8_t)nk, err);
@@ -2100,7 +2104,17 @@ int gw_keys_task_final(struct gw_keys *k, const struct eng_task_view *t, bool *m
             rc = gw_keys_set_current(k, t->seid, GW_KEYS_KIND_SCP80, tar, 3, (uint8_t)nk, err);
         }
     }
-    return rc < 0 ? rc : 0;
+    if (rc >= 0) {
+        rc = tx(k, "COMMIT", err);
+    }
+    if (rc < 0) {
+        (void)sqlite3_exec(k->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
+    if (moved) {
+        *moved = true;
+    }
+    return 0;
 }
 
 void gw_keys_scp80_wipe(struct gw_keys_scp80 *s)

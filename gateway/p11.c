@@ -222,7 +222,7 @@ static int key_type(enum ota_cipher c, size_t len, CK_KEY_TYPE *kt, struct ota_e
  * count; the caller may append CKA_VALUE / CKA_VALUE_LEN after it.
  */
 struct tmpl {
-    CK_ATTRIBUTE a[16];
+    CK_ATTRIBUTE a[20];
     CK_ULONG n;
     CK_KEY_TYPE kt;
     CK_ULONG vlen;
@@ -236,14 +236,31 @@ static void tmpl_add(struct tmpl *t, CK_ATTRIBUTE_TYPE type, void *v, CK_ULONG l
     t->n++;
 }
 
+/* The usage bits of flags; none given means the work set (p11.h). */
+static unsigned usage_of(unsigned flags)
+{
+    unsigned u = flags & P11_U_MASK;
+    return u ? u : P11_U_WORK;
+}
+
+static const struct {
+    unsigned bit;
+    CK_ATTRIBUTE_TYPE attr;
+} usage_attrs[] = {
+    {P11_U_ENCRYPT, CKA_ENCRYPT}, {P11_U_DECRYPT, CKA_DECRYPT}, {P11_U_SIGN, CKA_SIGN},
+    {P11_U_VERIFY, CKA_VERIFY},   {P11_U_DERIVE, CKA_DERIVE},   {P11_U_WRAP, CKA_WRAP},
+    {P11_U_UNWRAP, CKA_UNWRAP},
+};
+
 /*
  * on_token: token object (imported, generated) or session object (derived).
  * extractable: only P11_F_WRAPPABLE keys (PUT KEY under a DEK) leave the
  * token, and then only wrapped: CKA_SENSITIVE stays true for all.
- * companion: the K1|K1 helper only encrypts.
+ * usage: P11_U_* bits; each usage attribute is written, false ones too, so
+ * no token default can grant more (the K1|K1 companion gets P11_U_ENCRYPT).
  */
 static void tmpl_key(struct tmpl *t, CK_KEY_TYPE kt, const char *label, bool on_token,
-                     bool extractable, bool companion)
+                     bool extractable, unsigned usage)
 {
     t->n = 0;
     t->kt = kt;
@@ -253,14 +270,9 @@ static void tmpl_key(struct tmpl *t, CK_KEY_TYPE kt, const char *label, bool on_
     tmpl_add(t, CKA_PRIVATE, &ck_true, sizeof(CK_BBOOL));
     tmpl_add(t, CKA_SENSITIVE, &ck_true, sizeof(CK_BBOOL));
     tmpl_add(t, CKA_EXTRACTABLE, extractable ? &ck_true : &ck_false, sizeof(CK_BBOOL));
-    tmpl_add(t, CKA_ENCRYPT, &ck_true, sizeof(CK_BBOOL));
-    if (!companion) {
-        tmpl_add(t, CKA_DECRYPT, &ck_true, sizeof(CK_BBOOL));
-        tmpl_add(t, CKA_SIGN, &ck_true, sizeof(CK_BBOOL));
-        tmpl_add(t, CKA_VERIFY, &ck_true, sizeof(CK_BBOOL));
-        tmpl_add(t, CKA_DERIVE, &ck_true, sizeof(CK_BBOOL));
-        tmpl_add(t, CKA_WRAP, &ck_true, sizeof(CK_BBOOL));
-        tmpl_add(t, CKA_UNWRAP, &ck_true, sizeof(CK_BBOOL));
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(usage_attrs); i++) {
+        tmpl_add(t, usage_attrs[i].attr, usage & usage_attrs[i].bit ? &ck_true : &ck_false,
+                 sizeof(CK_BBOOL));
     }
     if (label) {
         tmpl_add(t, CKA_LABEL, (void *)label, (CK_ULONG)strlen(label));
@@ -517,8 +529,36 @@ static int derive_k1(struct p11 *p, const struct ota_key *base, const uint8_t b1
 
     memcpy(dd, b1, 8);
     memcpy(dd + 8, b1, 8);
-    tmpl_key(&t, CKK_DES2, label, on_token, false, true);
+    tmpl_key(&t, CKK_DES2, label, on_token, false, P11_U_ENCRYPT);
     return derive_one(p, base, OTA_MODE_ECB, dd, sizeof(dd), &t, h, err);
+}
+
+/* The P11_U_* usage of base's object, read from the token. */
+static int base_usage(struct p11 *p, const struct ota_key *base, unsigned *out, struct ota_err *err)
+{
+    CK_BBOOL v[OTA_ARRAY_SIZE(usage_attrs)];
+    CK_ATTRIBUTE q[OTA_ARRAY_SIZE(usage_attrs)];
+    unsigned u = 0;
+    CK_RV rv;
+
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(usage_attrs); i++) {
+        v[i] = CK_FALSE;
+        q[i].type = usage_attrs[i].attr;
+        q[i].pValue = &v[i];
+        q[i].ulValueLen = sizeof(v[i]);
+    }
+    rv = p->f->C_GetAttributeValue(p->sess, (CK_OBJECT_HANDLE)base->ext_handle, q,
+                                   (CK_ULONG)OTA_ARRAY_SIZE(q));
+    if (rv != CKR_OK) {
+        return rv_fail(err, "C_GetAttributeValue", rv, "usage");
+    }
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(usage_attrs); i++) {
+        if (v[i] == CK_TRUE) {
+            u |= usage_attrs[i].bit;
+        }
+    }
+    *out = u;
+    return 0;
 }
 
 static int op_derive(void *ctx, const struct ota_key *base, enum ota_mode mode, const uint8_t *data,
@@ -528,14 +568,24 @@ static int op_derive(void *ctx, const struct ota_key *base, enum ota_mode mode, 
     struct p11 *p = ctx_p11(ctx);
     CK_OBJECT_HANDLE h = CK_INVALID_HANDLE, h1 = CK_INVALID_HANDLE;
     CK_KEY_TYPE kt = CKK_DES2;
+    unsigned usage = 0;
     struct tmpl t;
     int rc;
 
     rc = key_type(out_cipher, len, &kt, err);
+    if (rc == 0) {
+        rc = base_usage(p, base, &usage, err);
+    }
     if (rc < 0) {
         return rc;
     }
-    tmpl_key(&t, kt, NULL, false, false, false);
+    /*
+     * A derived key (SCP02 session key, EMV/VISA2 card key) may do what its
+     * base may: a session DEK wraps and encrypts but never decrypts, like the
+     * static DEK. DERIVE stays: diversified card keys derive session keys,
+     * and *_ENCRYPT_DATA derivation yields only what ENCRYPT already does.
+     */
+    tmpl_key(&t, kt, NULL, false, false, usage & ~P11_U_UNWRAP);
     tmpl_value_len(&t, len);
     rc = derive_one(p, base, mode, data, len, &t, &h, err);
     if (rc < 0) {
@@ -868,7 +918,7 @@ int p11_import_clear_ex(struct p11 *p, const struct ota_key *clear, const char *
     if (rc < 0) {
         return rc;
     }
-    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, false);
+    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, usage_of(flags));
     CK_BYTE des_id = 8;
     if (clear->cipher == OTA_CIPHER_DES) {
         memcpy(k1k1, clear->bytes, 8);
@@ -887,7 +937,7 @@ int p11_import_clear_ex(struct p11 *p, const struct ota_key *clear, const char *
         memcpy(k1k1, clear->bytes, 8);
         memcpy(k1k1 + 8, clear->bytes, 8);
         k1_label(l1, label);
-        tmpl_key(&t, CKK_DES2, l1, true, false, true);
+        tmpl_key(&t, CKK_DES2, l1, true, false, P11_U_ENCRYPT);
         tmpl_add(&t, CKA_VALUE, k1k1, sizeof(k1k1));
         rv = p->f->C_CreateObject(p->sess, t.a, t.n, &h1);
         OPENSSL_cleanse(k1k1, sizeof(k1k1));
@@ -937,12 +987,17 @@ static int kcv_or_destroy(struct p11 *p, enum ota_cipher cipher, size_t klen, CK
 
 static int import_prep(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
                        size_t klen, const uint8_t *wrapped, const uint8_t *kcv, const char *label,
-                       CK_OBJECT_HANDLE *tk, CK_KEY_TYPE *kt, struct ota_err *err)
+                       unsigned flags, CK_OBJECT_HANDLE *tk, CK_KEY_TYPE *kt, struct ota_err *err)
 {
     int rc;
 
     if (!p || !transport_label || !wrapped || !kcv) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "p11: import_wrapped with a NULL argument");
+    }
+    if (!(usage_of(flags) & P11_U_ENCRYPT)) {
+        /* The KCV check encrypts with the new key: without ENCRYPT it cannot be checked. */
+        return ota_fail(err, -EINVAL, OTA_ERR_ARG,
+                        "p11: a wrapped import needs P11_U_ENCRYPT (KCV check)");
     }
     if (cipher == OTA_CIPHER_DES) {
         /* The K|K form cannot be built inside the token from a wrapped single key. */
@@ -982,7 +1037,7 @@ int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_c
     CK_KEY_TYPE kt = CKK_DES2;
     int rc;
 
-    rc = import_prep(p, transport_label, cipher, len, wrapped, kcv, label, &tk, &kt, err);
+    rc = import_prep(p, transport_label, cipher, len, wrapped, kcv, label, flags, &tk, &kt, err);
     if (rc < 0) {
         return rc;
     }
@@ -1000,7 +1055,7 @@ int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_c
                         p->token, tkey.cipher == OTA_CIPHER_AES ? "CKM_AES_ECB" : "CKM_DES3_ECB");
     }
     /* No CKA_VALUE_LEN: PKCS#11 forbids it on C_UnwrapKey (the token takes the length). */
-    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, false);
+    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, usage_of(flags));
     rc = unwrap(p, &mech, tk, wrapped, len, &t, &h, label, err);
     if (rc < 0) {
         return rc;
@@ -1010,7 +1065,7 @@ int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_c
         memcpy(w1w1, wrapped, 8);
         memcpy(w1w1 + 8, wrapped, 8);
         k1_label(l1, label);
-        tmpl_key(&t, CKK_DES2, l1, true, false, true);
+        tmpl_key(&t, CKK_DES2, l1, true, false, P11_U_ENCRYPT);
         rc = unwrap(p, &mech, tk, w1w1, sizeof(w1w1), &t, &h1, l1, err);
         if (rc < 0) {
             destroy_handle(p, h);
@@ -1041,7 +1096,8 @@ int p11_import_wrapped_kw_ex(struct p11 *p, const char *transport_label, enum ot
         return ota_fail(err, -EINVAL, OTA_ERR_LENGTH,
                         "p11: RFC 3394 wrapped key of %zu octets (24.. and a multiple of 8)", len);
     }
-    rc = import_prep(p, transport_label, cipher, len - 8, wrapped, kcv, label, &tk, &kt, err);
+    rc =
+        import_prep(p, transport_label, cipher, len - 8, wrapped, kcv, label, flags, &tk, &kt, err);
     if (rc < 0) {
         return rc;
     }
@@ -1054,7 +1110,7 @@ int p11_import_wrapped_kw_ex(struct p11 *p, const char *transport_label, enum ot
      * C_UnwrapKey, and then leaves it 0 on the object; the length goes into
      * CKA_ID instead, where p11_key() finds it.
      */
-    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, false);
+    tmpl_key(&t, kt, label, true, flags & P11_F_WRAPPABLE, usage_of(flags));
     CK_BYTE idlen = (CK_BYTE)(len - 8);
     if (kt == CKK_AES) {
         tmpl_add(&t, CKA_ID, &idlen, 1);
@@ -1070,6 +1126,12 @@ int p11_import_wrapped_kw_ex(struct p11 *p, const char *transport_label, enum ot
 
 int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
                  struct ota_err *err)
+{
+    return p11_generate_ex(p, cipher, len, label, 0, err);
+}
+
+int p11_generate_ex(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
+                    unsigned flags, struct ota_err *err)
 {
     char l1[P11_LABEL_MAX + 1];
     CK_MECHANISM mech = {CKM_AES_KEY_GEN, NULL, 0};
@@ -1100,7 +1162,7 @@ int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *
     }
     if (cipher != OTA_CIPHER_3DES2) {
         mech.mechanism = cipher == OTA_CIPHER_AES ? CKM_AES_KEY_GEN : CKM_DES3_KEY_GEN;
-        tmpl_key(&t, kt, label, true, false, false);
+        tmpl_key(&t, kt, label, true, false, usage_of(flags));
         tmpl_value_len(&t, len);
         rv = p->f->C_GenerateKey(p->sess, &mech, t.a, t.n, &h);
         return rv == CKR_OK ? 0 : rv_fail(err, "C_GenerateKey", rv, label);
@@ -1112,7 +1174,7 @@ int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *
      * R1|R1. Neither value ever leaves the token.
      */
     mech.mechanism = CKM_DES2_KEY_GEN;
-    tmpl_key(&t, CKK_DES2, NULL, false, false, false);
+    tmpl_key(&t, CKK_DES2, NULL, false, false, P11_U_DERIVE); /* only derives the two below */
     rv = p->f->C_GenerateKey(p->sess, &mech, t.a, t.n, &tmp);
     if (rv != CKR_OK) {
         return rv_fail(err, "C_GenerateKey", rv, "temporary DES2");
@@ -1126,7 +1188,7 @@ int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *
     base.cipher = OTA_CIPHER_3DES2;
     base.len = 16;
     base.ext_handle = tmp;
-    tmpl_key(&t, CKK_DES2, label, true, false, false);
+    tmpl_key(&t, CKK_DES2, label, true, false, usage_of(flags));
     rc = derive_one(p, &base, OTA_MODE_ECB, r, sizeof(r), &t, &h, err);
     if (rc < 0) {
         goto out;

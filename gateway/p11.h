@@ -4,10 +4,11 @@
  * 5.8.9): one loaded module, one logged-in user session on one token.
  *
  * Keys live in the token as sensitive, non-extractable secret-key objects
- * found by their CKA_LABEL. p11_key() hands out a struct ota_key that names
- * the object (no key bytes): every ota_crypto primitive, SCP80 packet
- * ciphering/CC, PoR checks, SCP02 session-key derivation, cryptograms,
- * C-MAC/C-DEC and DEK wrapping run inside the token through it.
+ * found by their CKA_LABEL, each with only the usage of its role (P11_U_*).
+ * p11_key() hands out a struct ota_key that names the object (no key
+ * bytes): every ota_crypto primitive, SCP80 packet ciphering/CC, PoR checks,
+ * SCP02 session-key derivation, cryptograms, C-MAC/C-DEC and DEK wrapping
+ * run inside the token through it.
  *
  * Mechanisms used (the README lists the HSMs known to offer them):
  * CKM_DES3_ECB/CBC, CKM_AES_ECB/CBC, CKM_AES_CMAC, CKM_DES3_ECB_ENCRYPT_DATA /
@@ -58,17 +59,47 @@ void p11_close(struct p11 *p);
 
 /*
  * Create a token key object label from clear bytes (migration, tests, the
- * local backend's export path): sensitive, non-extractable, usable for
- * encrypt/decrypt/sign/verify/derive/wrap/unwrap. -EEXIST when label exists.
+ * local backend's export path): sensitive, non-extractable, with the
+ * P11_U_WORK usage. -EEXIST when label exists.
  */
 int p11_import_clear(struct p11 *p, const struct ota_key *clear, const char *label,
                      struct ota_err *err) OTA_MUST_CHECK;
 
-/* p11_import_clear flags */
+/* Flags of the import and generate calls. */
 /* CKA_EXTRACTABLE true (still sensitive): the key may leave wrapped (PUT KEY) */
 #define P11_F_WRAPPABLE 0x1u
 
-/* p11_import_clear() with flags (P11_F_*). */
+/*
+ * Key usage (CKA_ENCRYPT ... CKA_UNWRAP true; every other one is set false).
+ * No P11_U_* bit in flags means P11_U_WORK. A token grants what the object
+ * says, so each role gets only what it needs (docs/keys.md): a DEK that may
+ * also decrypt would open what it wraps, a transport key that may decrypt
+ * would open every captured import blob.
+ */
+#define P11_U_ENCRYPT 0x010u
+#define P11_U_DECRYPT 0x020u
+#define P11_U_SIGN 0x040u
+#define P11_U_VERIFY 0x080u
+#define P11_U_DERIVE 0x100u
+#define P11_U_WRAP 0x200u
+#define P11_U_UNWRAP 0x400u
+#define P11_U_MASK 0x7f0u
+/* ciphering, MACs and derivation; never wrap or unwrap (tests, vectors, bench) */
+#define P11_U_WORK (P11_U_ENCRYPT | P11_U_DECRYPT | P11_U_SIGN | P11_U_VERIFY | P11_U_DERIVE)
+/* transport key: unwraps imports only (the KCV check runs on the imported key) */
+#define P11_U_TRANSPORT P11_U_UNWRAP
+/* SD DEK: encrypts / wraps PUT KEY key data, derives the SCP02 session DEK; never decrypts */
+#define P11_U_DEK (P11_U_ENCRYPT | P11_U_WRAP | P11_U_DERIVE)
+/* SD ENC / MAC: derive SCP02 session keys; encrypt (KCV) */
+#define P11_U_SD (P11_U_ENCRYPT | P11_U_DERIVE)
+/* SCP80 KIc: ciphers commands, deciphers PoRs */
+#define P11_U_KIC (P11_U_ENCRYPT | P11_U_DECRYPT)
+/* SCP80 KID: CBC-MAC (encrypt) or CMAC (sign) */
+#define P11_U_KID (P11_U_ENCRYPT | P11_U_SIGN)
+/* platform KEK: decrypts personalization data (translation), encrypts (KCV) */
+#define P11_U_KEK (P11_U_ENCRYPT | P11_U_DECRYPT)
+
+/* p11_import_clear() with flags (P11_F_*, P11_U_*). */
 int p11_import_clear_ex(struct p11 *p, const struct ota_key *clear, const char *label,
                         unsigned flags, struct ota_err *err) OTA_MUST_CHECK;
 
@@ -95,8 +126,11 @@ int p11_import_wrapped_kw(struct p11 *p, const char *transport_label, enum ota_c
                           const char *label, struct ota_err *err) OTA_MUST_CHECK;
 
 /*
- * The two above with flags (P11_F_*): P11_F_WRAPPABLE for keys a key-update
- * campaign later sends by PUT KEY (they leave the token only wrapped under a DEK).
+ * The two above with flags (P11_F_*, P11_U_*): P11_F_WRAPPABLE for keys a
+ * key-update campaign later sends by PUT KEY (they leave the token only
+ * wrapped under a DEK). The usage must include P11_U_ENCRYPT: the KCV check
+ * encrypts with the new key (-EINVAL otherwise). The transport key needs
+ * P11_U_UNWRAP.
  */
 int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_cipher cipher,
                           const uint8_t *wrapped, size_t len, const uint8_t kcv[3],
@@ -109,12 +143,17 @@ int p11_import_wrapped_kw_ex(struct p11 *p, const char *transport_label, enum ot
 int p11_generate(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
                  struct ota_err *err) OTA_MUST_CHECK;
 
+/* p11_generate() with flags (P11_U_*; P11_F_WRAPPABLE is ignored: generated keys stay in). */
+int p11_generate_ex(struct p11 *p, enum ota_cipher cipher, size_t len, const char *label,
+                    unsigned flags, struct ota_err *err) OTA_MUST_CHECK;
+
 /*
  * Fill *out with a reference to the object label (cipher and length read from
- * the token): usable by every ota_crypto call until p11_close(). Holds no key
- * bytes; ota_key_wipe() on it is harmless (borrowed). Keys derived from it
- * (ota_crypto_derive, SCP02 session keys) are session objects owned by their
- * struct ota_key: ota_key_wipe() destroys them, p11_close() drops the rest.
+ * the token): usable by the ota_crypto calls its usage allows until
+ * p11_close() (others fail -EPERM). Holds no key bytes; ota_key_wipe() on it
+ * is harmless (borrowed). Keys derived from it (ota_crypto_derive, SCP02
+ * session keys) are session objects with the usage of their base, owned by
+ * their struct ota_key: ota_key_wipe() destroys them, p11_close() drops the rest.
  * -ENOENT when there is no such object.
  */
 int p11_key(struct p11 *p, const char *label, struct ota_key *out,

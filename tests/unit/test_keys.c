@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "gateway/audit.h"
 #include "gateway/gw.h"
 #include "gateway/p11.h"
 #include "gateway/platform.h"
@@ -547,6 +548,23 @@ static void test_key_update_material_and_move(void **state)
     assert_int_equal(gw_keys_task_final(f->k, &t, &moved, &err), 0);
     assert_false(moved);
     t.op = TASK_OP_SD_KEY_UPDATE;
+    /* the SCP80 move fails after the SD one: both roll back, the SE stays on one version */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TRIGGER fail80 BEFORE INSERT ON ks_current"
+                                  " WHEN NEW.kind = 'scp80' BEGIN SELECT RAISE(ABORT, 'no'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(gw_keys_task_final(f->k, &t, &moved, &err) < 0);
+    assert_false(moved);
+    assert_int_equal(gw_keys_current(f->k, "SE1", GW_KEYS_KIND_SD, v1.aid, v1.aid_len, &kvn, &err),
+                     0);
+    assert_int_equal(kvn, 1);
+    assert_int_equal(gw_keys_current(f->k, "SE1", GW_KEYS_KIND_SCP80, s1.tar, 3, &kvn, &err), 0);
+    assert_int_equal(kvn, 1);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER fail80", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
     assert_int_equal(gw_keys_task_final(f->k, &t, &moved, &err), 0);
     assert_true(moved);
     assert_int_equal(gw_keys_current(f->k, "SE1", GW_KEYS_KIND_SD, v1.aid, v1.aid_len, &kvn, &err),
@@ -1073,6 +1091,153 @@ static void test_api_import_and_no_leak(void **state)
     api_down(&a);
 }
 
+static int64_t audit_rows(const char *path, const char *action)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_log WHERE action = ?1", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_bind_text(q, 1, action, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+/*
+ * The key.import entry comes first: when the audit log cannot be written
+ * (another writer holds it) the import is answered 503 audit-unavailable
+ * and nothing is stored; a refusal by the store after the entry adds a
+ * key.import_refused entry.
+ */
+static void test_api_import_audit_first(void **state)
+{
+    struct fx *f = *state;
+    struct api a;
+    struct ota_err err;
+    api_up(f, &a, true);
+    snprintf(a.g.conf.db_path, sizeof(a.g.conf.db_path), "%s/q.db", f->dir);
+    if (gw_audit_start(&a.g, &err) < 0) {
+        fail_msg("audit: %s", err.msg);
+    }
+    char apath[200];
+    snprintf(apath, sizeof(apath), "%s/q.db.audit", f->dir);
+    uint8_t aid[16];
+    size_t aid_len = ts_hex(SD_AID, aid, sizeof(aid));
+    struct gw_keys_sd out;
+
+    sqlite3 *lock = NULL;
+    assert_int_equal(sqlite3_open(apath, &lock), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(api_post(&a, "/v1/ses/SE1/keys/sd",
+                              json_pack("{s:s, s:i, s:s, s:s, s:s}", "sd_aid", SD_AID, "kvn", 1,
+                                        "enc", K_ENC, "mac", K_MAC, "dek", K_DEK),
+                              "audit-unavailable"),
+                     503);
+    assert_int_equal(gw_keys_get_sd(f->k, "SE1", aid, aid_len, 0, &out, &err), -ENOENT);
+    assert_int_equal(
+        api_post(&a, "/v1/ses/SE1/keys/scp80",
+                 json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "tar", "B00000", "kvn", 1, "spi",
+                           "1639", "kic", "15", "kid", "15", "kic_key", K_ENC2, "kid_key", K_MAC2),
+                 "audit-unavailable"),
+        503);
+    struct eng_scp80_keys e80;
+    const uint8_t tar[3] = {0xb0, 0, 0};
+    assert_int_equal(gw_keys_get_scp80(f->k, "SE1", tar, &e80, &err), -ENOENT);
+    assert_int_equal(
+        api_post(&a, "/v1/keks/plat1",
+                 json_pack("{s:i, s:s, s:s}", "kvn", 1, "cipher", "3des2", "key", K_ENC),
+                 "audit-unavailable"),
+        503);
+    uint8_t blk[16] = {0};
+    struct ota_key dk;
+    ts_mkkey(&dk, OTA_CIPHER_3DES2, K_DEK);
+    assert_int_equal(gw_keys_translate(f->k, "plat1", 0, NULL, &dk, blk, 16, blk, &err), -ENOENT);
+    ota_key_wipe(&dk);
+    assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(lock);
+    assert_int_equal(audit_rows(apath, "key.import"), 0);
+
+    /* writable again: stored, and its entry is there */
+    assert_int_equal(api_post(&a, "/v1/ses/SE1/keys/sd",
+                              json_pack("{s:s, s:i, s:s, s:s, s:s}", "sd_aid", SD_AID, "kvn", 1,
+                                        "enc", K_ENC, "mac", K_MAC, "dek", K_DEK),
+                              NULL),
+                     201);
+    assert_int_equal(gw_keys_get_sd(f->k, "SE1", aid, aid_len, 0, &out, &err), 0);
+    gw_keys_sd_wipe(&out);
+    assert_int_equal(audit_rows(apath, "key.import"), 1);
+    assert_int_equal(audit_rows(apath, "key.import_refused"), 0);
+    /* the store refuses after the entry (kvn 1 of the KEK twice is fine locally: use a bad KCV) */
+    assert_int_equal(api_post(&a, "/v1/keks/plat1",
+                              json_pack("{s:i, s:s, s:s, s:s}", "kvn", 1, "cipher", "3des2", "key",
+                                        K_ENC, "kcv", "000000"),
+                              "bad-kcv"),
+                     400);
+    assert_int_equal(audit_rows(apath, "key.import"), 2);
+    assert_int_equal(audit_rows(apath, "key.import_refused"), 1);
+    gw_audit_stop(&a.g);
+    api_down(&a);
+}
+
+/* What gw_api_keys_scrub() left of a request, checked inside the handler. */
+struct scrub_seen {
+    bool ran, key_zero, body_zero, aid_kept;
+};
+
+static bool all_zero(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void scrub_probe(struct http_req *req, void *arg)
+{
+    struct scrub_seen *s = arg;
+    json_t *body = http_req_json(req, NULL);
+    assert_non_null(body);
+    gw_api_keys_scrub(req);
+    json_t *enc = json_object_get(body, "enc");
+    json_t *kw = json_object_get(body, "key_wrapped");
+    size_t n = 0;
+    const uint8_t *raw = http_req_body(req, &n);
+    s->ran = true;
+    s->key_zero = all_zero(json_string_value(enc), json_string_length(enc)) &&
+                  all_zero(json_string_value(kw), json_string_length(kw));
+    s->body_zero = n > 0 && all_zero(raw, n);
+    s->aid_kept = strcmp(json_string_value(json_object_get(body, "sd_aid")), SD_AID) == 0;
+    (void)http_respond_json(req, 200, NULL);
+}
+
+/* Clear key hex does not outlive the answer in the body or in jansson's strings. */
+static void test_api_scrub(void **state)
+{
+    struct fx *f = *state;
+    struct api a;
+    struct ota_err err;
+    struct scrub_seen seen = {0};
+    api_up(f, &a, true);
+    assert_int_equal(http_route(a.g.http, "POST", "/t/scrub", scrub_probe, &seen, &err), 0);
+    assert_int_equal(
+        api_post(&a, "/t/scrub",
+                 json_pack("{s:s, s:s, s:s}", "sd_aid", SD_AID, "enc", K_ENC, "key_wrapped", K_MAC),
+                 NULL),
+        200);
+    assert_true(seen.ran);
+    assert_true(seen.key_zero);
+    assert_true(seen.body_zero);
+    assert_true(seen.aid_kept);
+    api_down(&a);
+}
+
 /* ---- pkcs11 ------------------------------------------------------------------------- */
 
 static bool p11_token(struct fx *f, char pinfile[160])
@@ -1104,6 +1269,11 @@ static void test_pkcs11_backend(void **state)
     struct fx *f = *state;
     char pinfile[160];
     if (!p11_token(f, pinfile)) {
+        /* CI sets OTAGW_REQUIRE_P11=1: there a missing module is a failure, not a skip. */
+        const char *req = getenv("OTAGW_REQUIRE_P11");
+        if (req && strcmp(req, "1") == 0) {
+            fail_msg("no SoftHSM2 module at %s and OTAGW_REQUIRE_P11=1", MODULE);
+        }
         skip();
     }
     struct ota_err err;
@@ -1119,7 +1289,7 @@ static void test_pkcs11_backend(void **state)
     if (p11_open(&pc, &p, &err) < 0) {
         fail_msg("p11_open: %s", err.msg);
     }
-    assert_int_equal(p11_import_clear(p, &tk, "otagw-transport", &err), 0);
+    assert_int_equal(p11_import_clear_ex(p, &tk, "otagw-transport", P11_U_TRANSPORT, &err), 0);
     p11_close(p);
 
     /* a PIN file readable by others is refused */
@@ -1164,6 +1334,16 @@ static void test_pkcs11_backend(void **state)
     uint8_t got[3];
     kcv_of(f->cx, &out.mac, got);
     assert_memory_equal(got, want, 3);
+    /* each role's usage (p11.h): no SD key decrypts, so a wrapped SD key cannot be opened */
+    uint8_t blk[16] = {1, 2, 3}, res[16];
+    const struct ota_key *sdk[3] = {&out.enc, &out.mac, &out.dek};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            ota_crypto_cipher(f->cx, sdk[i], OTA_MODE_ECB, true, NULL, blk, 16, res, &err), 0);
+        assert_int_equal(
+            ota_crypto_cipher(f->cx, sdk[i], OTA_MODE_ECB, false, NULL, blk, 16, res, &err),
+            -EPERM);
+    }
     gw_keys_sd_wipe(&out);
 
     /* ECB unwrap: SoftHSM2 lacks it (p11.h); another token may have it */
@@ -1224,6 +1404,12 @@ static void test_pkcs11_backend(void **state)
     assert_int_equal(ek.kic_key.cipher, OTA_CIPHER_3DES2);
     kcv_of(f->cx, &ek.kid_key, got);
     assert_memory_equal(got, wi.kcv, 3);
+    /* KIc deciphers PoRs; KID only MACs */
+    assert_int_equal(
+        ota_crypto_cipher(f->cx, &ek.kic_key, OTA_MODE_CBC, false, NULL, blk, 16, res, &err), 0);
+    assert_int_equal(
+        ota_crypto_cipher(f->cx, &ek.kid_key, OTA_MODE_CBC, false, NULL, blk, 16, res, &err),
+        -EPERM);
     ota_key_wipe(&ek.kic_key);
     ota_key_wipe(&ek.kid_key);
     /* no key byte in the store's file */
@@ -1261,6 +1447,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrapped_import_3des_transport, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrapped_import_aes_transport, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_import_and_no_leak, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_import_audit_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_api_scrub, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pkcs11_backend, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

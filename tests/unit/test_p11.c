@@ -42,6 +42,13 @@ static bool have_module;
 static struct p11 *p;
 static struct ota_crypto *cx;
 
+/* CI sets OTAGW_REQUIRE_P11=1: there a missing module is a failure, not a skip. */
+static bool require_p11(void)
+{
+    const char *v = getenv("OTAGW_REQUIRE_P11");
+    return v && strcmp(v, "1") == 0;
+}
+
 static int group_setup(void **state)
 {
     char path[128], cmd[256];
@@ -105,6 +112,9 @@ static int group_teardown(void **state)
 #define NEED_MODULE()                                                                              \
     do {                                                                                           \
         if (!have_module) {                                                                        \
+            if (require_p11()) {                                                                   \
+                fail_msg("no SoftHSM2 module at " MODULE " and OTAGW_REQUIRE_P11=1");              \
+            }                                                                                      \
             skip();                                                                                \
         }                                                                                          \
     } while (0)
@@ -416,7 +426,8 @@ static void test_import_wrapped(void **state)
     NEED_MODULE();
 
     ts_mkkey(&kek, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
-    import(&kek, "imp-tk", 0, &ttk);
+    /* a transport key that also wraps: it stands for the DEK in the P11_F_WRAPPABLE case below */
+    import(&kek, "imp-tk", P11_U_TRANSPORT | P11_U_WRAP, &ttk);
     ts_mkkey(&d2, OTA_CIPHER_3DES2, "00112233445566778899aabbccddeeff");
     size_t wl = kw_wrap(&kek, &d2, w);
     assert_int_equal(wl, 24);
@@ -453,7 +464,7 @@ static void test_import_wrapped(void **state)
     struct ota_key zmk, ztk;
     uint8_t ew[16];
     ts_mkkey(&zmk, OTA_CIPHER_3DES2, "0f0e0d0c0b0a09080706050403020100");
-    import(&zmk, "imp-zmk", 0, &ztk);
+    import(&zmk, "imp-zmk", P11_U_TRANSPORT, &ztk);
     assert_int_equal(ota_crypto_cipher(cx, &zmk, OTA_MODE_ECB, true, NULL, d2.bytes, 16, ew, &e),
                      0);
     int rc = p11_import_wrapped(p, "imp-zmk", OTA_CIPHER_3DES2, ew, 16, kcv, "imp-e", &e);
@@ -506,6 +517,97 @@ static void test_import_wrapped(void **state)
     assert_int_equal(p11_destroy(p, "imp-k", &e), 0);
     assert_int_equal(p11_destroy(p, "imp-tk", &e), 0);
     assert_int_equal(p11_destroy(p, "imp-zmk", &e), 0);
+}
+
+/*
+ * Each role's object does only what its usage says (p11.h P11_U_*): a DEK
+ * wraps and encrypts but never decrypts (else it opens what it wraps), a
+ * transport key only unwraps (else it opens every captured import blob), a
+ * work key never wraps or unwraps.
+ */
+static void test_key_usage(void **state)
+{
+    struct ota_key raw_dek, raw_tk, raw_k, raw_w, dek, tk, work, wk, got;
+    struct ota_err e;
+    uint8_t in[32] = {0x11, 0x22, 0x33}, a[64], b[64], kcv[3];
+    (void)state;
+    NEED_MODULE();
+
+    ts_mkkey(&raw_dek, OTA_CIPHER_AES, "00112233445566778899aabbccddeeff");
+    ts_mkkey(&raw_tk, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
+    ts_mkkey(&raw_k, OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
+    ts_mkkey(&raw_w, OTA_CIPHER_AES, "f0e0d0c0b0a090807060504030201000");
+    import(&raw_dek, "use-dek", P11_U_DEK, &dek);
+    import(&raw_tk, "use-tk", P11_U_TRANSPORT, &tk);
+    import(&raw_k, "use-work", 0, &work);
+    import(&raw_w, "use-wrappable", P11_F_WRAPPABLE, &wk);
+
+    /* DEK: encrypts (PUT KEY key data of clear keys) and wraps, never decrypts */
+    assert_int_equal(ota_crypto_cipher(cx, &dek, OTA_MODE_ECB, true, NULL, in, 32, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &raw_dek, OTA_MODE_ECB, true, NULL, in, 32, b, &e), 0);
+    assert_memory_equal(a, b, 32);
+    assert_int_equal(ota_crypto_cipher(cx, &dek, OTA_MODE_ECB, false, NULL, a, 32, b, &e), -EPERM);
+    assert_non_null(strstr(e.msg, "CKR_KEY_FUNCTION_NOT_PERMITTED"));
+    assert_int_equal(ota_crypto_cipher(cx, &dek, OTA_MODE_CBC, false, NULL, a, 32, b, &e), -EPERM);
+    assert_int_equal(ota_crypto_wrap(cx, &dek, OTA_MODE_CBC, &wk, a, sizeof(a), &e), 16);
+    /* its derived (session) key inherits that: encrypts, never decrypts */
+    struct ota_key sd;
+    assert_int_equal(ota_crypto_derive(cx, &dek, OTA_MODE_CBC, in, 16, OTA_CIPHER_AES, &sd, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &sd, OTA_MODE_ECB, true, NULL, in, 16, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &sd, OTA_MODE_ECB, false, NULL, a, 16, b, &e), -EPERM);
+    ota_key_wipe(&sd);
+
+    /* transport key: neither encrypts nor decrypts, and computes no KCV; it unwraps */
+    assert_int_equal(ota_crypto_cipher(cx, &tk, OTA_MODE_ECB, true, NULL, in, 16, a, &e), -EPERM);
+    assert_int_equal(ota_crypto_cipher(cx, &tk, OTA_MODE_ECB, false, NULL, in, 16, a, &e), -EPERM);
+    assert_true(ota_crypto_kcv(cx, &tk, kcv, &e) < 0);
+    assert_true(ota_crypto_wrap(cx, &tk, OTA_MODE_CBC, &wk, a, sizeof(a), &e) < 0);
+    size_t wl = kw_wrap(&raw_tk, &raw_k, a);
+    assert_int_equal(ota_crypto_kcv(cx, &raw_k, kcv, &e), 0);
+    if (p11_import_wrapped_kw_ex(p, "use-tk", OTA_CIPHER_3DES2, a, wl, kcv, "use-kic", P11_U_KIC,
+                                 &e) < 0) {
+        fail_msg("unwrap under the transport key: %s", e.msg);
+    }
+    assert_int_equal(p11_key(p, "use-kic", &got, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &got, OTA_MODE_CBC, true, NULL, in, 16, b, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &got, OTA_MODE_CBC, false, NULL, b, 16, b, &e), 0);
+    assert_memory_equal(b, in, 16);
+    /* an import whose usage cannot encrypt could not have its KCV checked: refused up front */
+    assert_int_equal(p11_import_wrapped_kw_ex(p, "use-tk", OTA_CIPHER_3DES2, a, wl, kcv, "use-x",
+                                              P11_U_UNWRAP, &e),
+                     -EINVAL);
+    assert_int_equal(p11_key(p, "use-x", &got, &e), -ENOENT);
+
+    /* work key: ciphers both ways, but neither wraps nor unwraps (AES: SoftHSM2 wraps in CBC) */
+    struct ota_key awork;
+    import(&raw_dek, "use-work-aes", 0, &awork);
+    assert_int_equal(ota_crypto_cipher(cx, &work, OTA_MODE_ECB, false, NULL, in, 16, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &awork, OTA_MODE_CBC, false, NULL, in, 16, a, &e), 0);
+    assert_int_equal(ota_crypto_wrap(cx, &awork, OTA_MODE_CBC, &wk, a, sizeof(a), &e), -EPERM);
+    wl = kw_wrap(&raw_dek, &raw_k, b);
+    assert_int_equal(p11_import_wrapped_kw_ex(p, "use-work-aes", OTA_CIPHER_3DES2, b, wl, kcv,
+                                              "use-y", P11_U_KIC, &e),
+                     -EPERM);
+    assert_int_equal(p11_key(p, "use-y", &got, &e), -ENOENT);
+
+    /* generated keys take a usage too */
+    assert_int_equal(p11_generate_ex(p, OTA_CIPHER_AES, 32, "use-gen-tk", P11_U_TRANSPORT, &e), 0);
+    assert_int_equal(p11_key(p, "use-gen-tk", &got, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &got, OTA_MODE_ECB, true, NULL, in, 16, a, &e), -EPERM);
+    assert_int_equal(p11_generate_ex(p, OTA_CIPHER_3DES2, 16, "use-gen-dek", P11_U_DEK, &e), 0);
+    assert_int_equal(p11_key(p, "use-gen-dek", &got, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &got, OTA_MODE_ECB, true, NULL, in, 16, a, &e), 0);
+    assert_int_equal(ota_crypto_cipher(cx, &got, OTA_MODE_ECB, false, NULL, a, 16, b, &e), -EPERM);
+
+    const char *labels[] = {"use-dek", "use-tk",     "use-work",    "use-wrappable",
+                            "use-kic", "use-gen-tk", "use-gen-dek", "use-work-aes"};
+    for (size_t i = 0; i < OTA_ARRAY_SIZE(labels); i++) {
+        assert_int_equal(p11_destroy(p, labels[i], &e), 0);
+    }
+    ota_key_wipe(&raw_dek);
+    ota_key_wipe(&raw_tk);
+    ota_key_wipe(&raw_k);
+    ota_key_wipe(&raw_w);
 }
 
 static const uint8_t K_ENC[16] = {0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
@@ -591,9 +693,10 @@ static void test_scp02_session(void **state)
     NEED_MODULE();
 
     assert_int_equal(ota_scp02_keys_set(&raw, K_ENC, 16, K_MAC, 16, K_DEK, 16, 0x21, &e), 0);
-    import(&raw.enc, "s02-enc", 0, &te);
-    import(&raw.mac, "s02-mac", 0, &tm);
-    import(&raw.dek, "s02-dek", 0, &td);
+    /* the key store's usage for SD keys: the whole session runs with no more than that */
+    import(&raw.enc, "s02-enc", P11_F_WRAPPABLE | P11_U_SD, &te);
+    import(&raw.mac, "s02-mac", P11_F_WRAPPABLE | P11_U_SD, &tm);
+    import(&raw.dek, "s02-dek", P11_F_WRAPPABLE | P11_U_DEK, &td);
     assert_int_equal(ota_scp02_keys_from(&tok, &te, &tm, &td, 0x21, &e), 0);
     assert_true(ota_key_is_ext(&tok.enc));
     assert_int_equal(tok.enc.owned, 0);
@@ -653,6 +756,9 @@ static void test_scp02_session(void **state)
         assert_int_equal(ota_crypto_retail_mac(cx, pa[i], NULL, blk, 16, o1, &e), 0);
         assert_int_equal(ota_crypto_retail_mac(cx, pb[i], NULL, blk, 16, o2, &e), 0);
         assert_memory_equal(o1, o2, 8);
+        /* the host never decrypts with a session key, and the token keeps it so */
+        assert_int_equal(ota_crypto_cipher(cx, pb[i], OTA_MODE_ECB, false, NULL, blk, 16, o2, &e),
+                         -EPERM);
     }
     ota_scp02_session_keys_wipe(&sa);
     ota_scp02_session_keys_wipe(&sb);
@@ -674,7 +780,7 @@ static void test_put_key_wrap(void **state)
 
     /* 3DES DEK in the token, new keys given in clear (the key-update campaign's values). */
     ts_mkkey(&dek, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
-    import(&dek, "pk-dek", 0, &tdek);
+    import(&dek, "pk-dek", P11_U_DEK, &tdek);
     ts_mkkey(&keys[0], OTA_CIPHER_3DES2, "0123456789abcdeffedcba9876543210");
     ts_mkkey(&keys[1], OTA_CIPHER_3DES2, "1123456789abcdeffedcba9876543211");
     ts_mkkey(&keys[2], OTA_CIPHER_3DES2, "2123456789abcdeffedcba9876543212");
@@ -687,7 +793,7 @@ static void test_put_key_wrap(void **state)
     /* AES DEK and an AES key, both in the token: C_WrapKey with CKM_AES_CBC, IV 0. */
     ts_mkkey(&aes_dek, OTA_CIPHER_AES, "000102030405060708090a0b0c0d0e0f");
     ts_mkkey(&aes_k, OTA_CIPHER_AES, "f0e0d0c0b0a090807060504030201000");
-    import(&aes_dek, "pk-aesdek", 0, &taes_dek);
+    import(&aes_dek, "pk-aesdek", P11_U_DEK, &taes_dek);
     import(&aes_k, "pk-aesk", P11_F_WRAPPABLE, &taes_k);
     na = ota_gp_put_key(cx, 0x30, 0x31, 0x01, &aes_k, 1, &aes_dek, a, sizeof(a), &e);
     nb = ota_gp_put_key(cx, 0x30, 0x31, 0x01, &taes_k, 1, &taes_dek, b, sizeof(b), &e);
@@ -729,7 +835,7 @@ int main(void)
         cmocka_unit_test(test_open_errors),      cmocka_unit_test(test_import_lookup_destroy),
         cmocka_unit_test(test_primitives_equal), cmocka_unit_test(test_generate),
         cmocka_unit_test(test_import_wrapped),   cmocka_unit_test(test_scp02_session),
-        cmocka_unit_test(test_put_key_wrap),
+        cmocka_unit_test(test_put_key_wrap),     cmocka_unit_test(test_key_usage),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -48,7 +48,8 @@ bool vk_token(struct vctx *vc, struct ota_key *k, struct vdiff *d)
         return true;
     }
     snprintf(label, sizeof(label), "otatool-vec-%u", vc->n_labels);
-    rc = p11_import_clear(vc->p11, k, label, &e);
+    /* A vector key plays the card and the host: it ciphers both ways, MACs and derives. */
+    rc = p11_import_clear_ex(vc->p11, k, label, P11_U_WORK, &e);
     ota_key_wipe(k);
     if (rc == 0) {
         vc->n_labels++;
