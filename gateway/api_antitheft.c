@@ -54,7 +54,6 @@
 
 #define AT_BOUND_MS (15LL * 60 * 1000) /* X.1127 I.2: disabled within 15 minutes */
 #define AT_REQ_ID_MAX 64
-#define AT_URL_MAX 2048
 #define AT_APDUS_MAX (GW_CONF_AT_APPS_MAX + 1)
 #define AT_SCRIPT_MAX 1024 /* the engine's SCP80 script budget */
 
@@ -145,33 +144,6 @@ static void on_accept(void *arg, int64_t id, int rc)
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static void hex_of(const uint8_t *p, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[p[i] >> 4];
-        out[2 * i + 1] = d[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static bool url_ok(const char *u)
-{
-    if (!api_printable(u, 1, AT_URL_MAX) || strchr(u, ' ')) {
-        return false;
-    }
-    const char *h = strncmp(u, "https://", 8) == 0  ? u + 8
-                    : strncmp(u, "http://", 7) == 0 ? u + 7
-                                                    : NULL;
-    return h && h[0] && h[0] != '/' && h[0] != ':';
-}
-
-static bool seid_ok(const char *s)
-{
-    /* SEIDs are path segments elsewhere (/v1/ses/{seid}) */
-    return api_printable(s, 1, STORE_SEID_MAX) && strpbrk(s, " /?#%") == NULL;
-}
-
 static const char *actor_of(const struct gw_principal *p)
 {
     return p ? p->name : "anonymous";
@@ -247,7 +219,7 @@ static int at_script(const struct gw_conf *c, enum at_action act, char *hex, siz
     if ((size_t)len * 2 + 1 > hex_cap) {
         return ota_fail(err, -E2BIG, OTA_ERR_OVERSIZE, "script of %d octets", len);
     }
-    hex_of(script, (size_t)len, hex);
+    api_hex_encode(script, (size_t)len, false, hex);
     *n_apdus = n;
     return 0;
 }
@@ -505,7 +477,7 @@ static json_t *security_json(const uint8_t spi_raw[2], uint8_t kic, uint8_t kid)
     struct ota_scp80_spi spi;
     enum ota_scp80_alg ka = OTA_SCP80_ALG_IMPLICIT, da = OTA_SCP80_ALG_IMPLICIT;
     char sh[5];
-    hex_of(spi_raw, 2, sh);
+    api_hex_encode(spi_raw, 2, false, sh);
     if (ota_scp80_spi_decode(spi_raw, 2, &spi, NULL) < 0 ||
         ota_scp80_kic_decode(kic, NULL, &ka, NULL) < 0 ||
         ota_scp80_kid_decode(kid, OTA_SCP80_INTEGRITY_CC, NULL, &da, NULL) < 0) {
@@ -585,7 +557,7 @@ static void h_post(struct http_req *req, struct gw *g, enum at_action act)
     if (answered) {
         return;
     }
-    if (!seid_ok(seid)) {
+    if (!api_seid_ok(seid)) {
         http_respond_error(req, 400, "invalid-field",
                            "seid: 1..64 printable characters (no space, '/', '?', '#', '%%')");
         return;
@@ -599,7 +571,7 @@ static void h_post(struct http_req *req, struct gw *g, enum at_action act)
                            AT_REQ_ID_MAX);
         return;
     }
-    if (cb && !url_ok(cb)) {
+    if (cb && !api_url_ok(cb)) {
         http_respond_error(req, 400, "invalid-field", "callback_url: an http(s):// URL");
         return;
     }
@@ -724,7 +696,7 @@ static void h_post(struct http_req *req, struct gw *g, enum at_action act)
 
     json_t *sec = security_json(spi, kic, kid);
     char tar[7];
-    hex_of(g->conf.at_tar, 3, tar);
+    api_hex_encode(g->conf.at_tar, 3, false, tar);
     json_t *par =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:O}", "tar", tar, "script", script, "action",
                   at_actions[act].name, "request_id", rid, "msisdn", msisdn, "security", sec);

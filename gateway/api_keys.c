@@ -115,19 +115,27 @@ static void refuse(struct gw *g, struct http_req *req, const char *seid, const c
     answer_error(req, status, code, "%s", msg);
 }
 
+/*
+ * The one key store error -> HTTP answer mapping (SCP80, SD and KEK imports):
+ * the status, and the error code in *code.
+ */
+static int store_status(int rc, const struct ota_err *err, const char **code)
+{
+    *code = err->code == OTA_ERR_BAD_CC ? "bad-kcv"
+            : rc == -EINVAL             ? "bad-key-set"
+            : rc == -ENOKEY             ? "no-transport-key"
+            : rc == -EEXIST             ? "key-exists"
+            : rc == -EOPNOTSUPP         ? "unwrap-unsupported"
+                                        : "key-store";
+    return rc == -EINVAL || rc == -ENOKEY || rc == -EOPNOTSUPP ? 400 : rc == -EEXIST ? 409 : 500;
+}
+
 /* A key store error as an answer (refusals audited). */
 static void store_refused(struct gw *g, struct http_req *req, const char *seid, const char *what,
                           int rc, const struct ota_err *err)
 {
-    const char *code = err->code == OTA_ERR_BAD_CC ? "bad-kcv"
-                       : rc == -EINVAL             ? "bad-key-set"
-                       : rc == -ENOKEY             ? "no-transport-key"
-                       : rc == -EEXIST             ? "key-exists"
-                       : rc == -EOPNOTSUPP         ? "unwrap-unsupported"
-                                                   : "key-store";
-    int status = rc == -EINVAL || rc == -ENOKEY || rc == -EOPNOTSUPP ? 400
-                 : rc == -EEXIST                                     ? 409
-                                                                     : 500;
+    const char *code;
+    int status = store_status(rc, err, &code);
     refuse(g, req, seid, what, status, code, err->msg);
 }
 
@@ -671,15 +679,8 @@ static void route_kek(struct http_req *req, void *arg)
     }
     ota_key_wipe(&kk.key);
     if (rc < 0) {
-        const char *code = err.code == OTA_ERR_BAD_CC ? "bad-kcv"
-                           : rc == -EINVAL            ? "bad-key-set"
-                           : rc == -ENOKEY            ? "no-transport-key"
-                           : rc == -EEXIST            ? "key-exists"
-                           : rc == -EOPNOTSUPP        ? "unwrap-unsupported"
-                                                      : "key-store";
-        int status = rc == -EINVAL || rc == -ENOKEY || rc == -EOPNOTSUPP ? 400
-                     : rc == -EEXIST                                     ? 409
-                                                                         : 500;
+        const char *code;
+        int status = store_status(rc, &err, &code);
         kek_refuse(g, req, name, status, code, err.msg);
         return;
     }

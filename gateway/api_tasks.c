@@ -50,7 +50,6 @@
 #define DEADLINE_MAX_S (366LL * 86400 * 2)
 #define RATE_MAX 1e6
 #define STEPS_MAX 64
-#define URL_MAX 2048
 #define IDEM_KEEP_MS (7LL * 86400 * 1000) /* Idempotency-Key records older than this go */
 #define IDEM_PRUNE_EVERY_MS (3600LL * 1000)
 
@@ -416,31 +415,6 @@ static int get_str(json_t *o, const char *k, const char **out, struct ota_err *e
     return 0;
 }
 
-static bool valid_seid(const char *s)
-{
-    /* printable, no space or '/': SEIDs appear as path segments (/v1/ses/{seid}) */
-    if (!api_printable(s, 1, STORE_SEID_MAX)) {
-        return false;
-    }
-    return strpbrk(s, " /?#%") == NULL;
-}
-
-static bool valid_url(const char *u)
-{
-    if (!api_printable(u, 1, URL_MAX) || strchr(u, ' ')) {
-        return false;
-    }
-    const char *h = NULL;
-    if (strncmp(u, "http://", 7) == 0) {
-        h = u + 7;
-    } else if (strncmp(u, "https://", 8) == 0) {
-        h = u + 8;
-    } else {
-        return false;
-    }
-    return h[0] != '\0' && h[0] != '/' && h[0] != ':';
-}
-
 /* The operation part of a task, a job template or a step. */
 struct op_in {
     struct eng_task_spec spec;
@@ -503,7 +477,7 @@ static int parse_op(json_t *o, const char *owner, struct op_in *out, struct ota_
         return ota_fail(err, -ENOMEM, OTA_ERR_LIMIT, "out of memory");
     }
     if (out->callback_url) {
-        if (!valid_url(out->callback_url)) {
+        if (!api_url_ok(out->callback_url)) {
             json_decref(params);
             return bad(err, "callback_url",
                        "must be an http:// or https:// URL of at most 2048 characters");
@@ -779,7 +753,7 @@ static void h_task_post(struct http_req *req, void *arg)
     if (rc == 0 && !seid) {
         rc = missing(&err, "seid");
     }
-    if (rc == 0 && !valid_seid(seid)) {
+    if (rc == 0 && !api_seid_ok(seid)) {
         rc = ota_fail(&err, -EINVAL, OTA_ERR_LENGTH,
                       "seid: 1..64 printable characters (no space, '/', '?', '#', '%%')");
     }
@@ -988,7 +962,7 @@ static void h_task_list(struct http_req *req, void *arg)
 {
     struct gw *g = arg;
     const char *seid = http_req_query(req, "seid");
-    if (seid && !valid_seid(seid)) {
+    if (seid && !api_seid_ok(seid)) {
         http_respond_error(req, 400, "invalid-query", "seid: 1..64 printable characters");
         return;
     }
@@ -1002,7 +976,7 @@ static void h_task_list(struct http_req *req, void *arg)
         task_list_general(req, g, seid);
         return;
     }
-    if (!valid_seid(seid)) {
+    if (!api_seid_ok(seid)) {
         http_respond_error(req, 400, "invalid-query", "seid: 1..64 printable characters");
         return;
     }
@@ -1267,7 +1241,7 @@ static int parse_job(json_t *b, int64_t now, struct job_in *j, struct ota_err *e
             }
             for (size_t i = 0; i < n; i++) {
                 json_t *s = json_array_get(a, i);
-                if (!json_is_string(s) || !valid_seid(json_string_value(s))) {
+                if (!json_is_string(s) || !api_seid_ok(json_string_value(s))) {
                     return ota_fail(err, -EINVAL, OTA_ERR_LENGTH,
                                     "seids[%zu]: 1..64 printable characters", i);
                 }
@@ -1287,7 +1261,7 @@ static int parse_job(json_t *b, int64_t now, struct job_in *j, struct ota_err *e
                 /* a job over every registered SE must be asked for explicitly */
                 return bad(err, "filter", "give seid_from, seid_to and/or batch");
             }
-            if ((lo && !valid_seid(lo)) || (hi && !valid_seid(hi))) {
+            if ((lo && !api_seid_ok(lo)) || (hi && !api_seid_ok(hi))) {
                 return bad(err, "seid_from/seid_to", "1..64 printable characters");
             }
             if (lo && hi && strcmp(lo, hi) > 0) {
@@ -1321,7 +1295,7 @@ static int parse_job(json_t *b, int64_t now, struct job_in *j, struct ota_err *e
     if (!seid) {
         return missing(err, "seid");
     }
-    if (!valid_seid(seid)) {
+    if (!api_seid_ok(seid)) {
         return ota_fail(err, -EINVAL, OTA_ERR_LENGTH, "seid: 1..64 printable characters");
     }
     /* priority, max_attempts, schedule and deadline apply to every step */

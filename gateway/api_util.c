@@ -220,18 +220,22 @@ void api_respond_rc(struct http_req *req, int rc, const char *code, const struct
         break;
     }
 }
+
 bool api_seid_ok(const char *s)
 {
-    size_t n = strlen(s);
-    if (n < 1 || n > 64) {
+    /* printable without space (0x21..0x7e), and no '/', '?', '#', '%': a URL path segment */
+    return s && api_printable(s, 1, STORE_SEID_MAX) && strpbrk(s, " /?#%") == NULL;
+}
+
+bool api_url_ok(const char *u)
+{
+    if (!u || !api_printable(u, 1, STORE_CB_URL_MAX) || strchr(u, ' ')) {
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0x21 || s[i] > 0x7e) {
-            return false;
-        }
-    }
-    return true;
+    const char *h = strncmp(u, "https://", 8) == 0  ? u + 8
+                    : strncmp(u, "http://", 7) == 0 ? u + 7
+                                                    : NULL;
+    return h && h[0] != '\0' && h[0] != '/' && h[0] != ':';
 }
 
 bool api_digits_ok(const char *s, size_t lo, size_t hi)
@@ -262,9 +266,11 @@ bool api_batch_ok(const char *s)
     return true;
 }
 
-/* Decode hex text of exactly 2*lo..2*hi digits into out. Returns the octets or -1. */
 int api_hex_decode(const char *h, uint8_t *out, size_t lo, size_t hi)
 {
+    if (!h) {
+        return -1;
+    }
     size_t n = strlen(h);
     if (n % 2 || n / 2 < lo || n / 2 > hi) {
         return -1;
@@ -285,6 +291,16 @@ int api_hex_decode(const char *h, uint8_t *out, size_t lo, size_t hi)
         out[i / 2] = (uint8_t)v;
     }
     return (int)(n / 2);
+}
+
+void api_hex_encode(const uint8_t *p, size_t n, bool upper, char *out)
+{
+    const char *d = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = d[p[i] >> 4];
+        out[2 * i + 1] = d[p[i] & 15];
+    }
+    out[2 * n] = '\0';
 }
 
 /* Refuse members outside allowed (NULL-terminated). Returns the first unknown key or NULL. */

@@ -80,8 +80,19 @@ void api_respond_rc(struct http_req *req, int rc, const char *code, const struct
 
 /* ---- strict field checks shared by the SE and key routes ---- */
 
-/* An SEID: 1..64 printable ASCII without spaces (0x21..0x7e). */
+/*
+ * The one SEID rule (SE registration, keys, tasks, anti-theft): 1..64
+ * printable ASCII without spaces (0x21..0x7e) and without '/', '?', '#' or
+ * '%' -- an SEID travels as a URL path segment (/v1/ses/{seid}).
+ */
 bool api_seid_ok(const char *s);
+
+/*
+ * The one callback-URL rule (tasks, jobs, anti-theft): 1..STORE_CB_URL_MAX
+ * printable ASCII without spaces, "http://" or "https://" followed by a host
+ * (not empty, not starting with '/' or ':').
+ */
+bool api_url_ok(const char *u);
 
 /* lo..hi decimal digits. */
 bool api_digits_ok(const char *s, size_t lo, size_t hi);
@@ -89,8 +100,14 @@ bool api_digits_ok(const char *s, size_t lo, size_t hi);
 /* A batch name: 0..32 printable ASCII. */
 bool api_batch_ok(const char *s);
 
-/* Decode hex text of exactly 2*lo..2*hi digits into out. Returns the octets or -1. */
+/*
+ * Decode hex text (either case) of exactly 2*lo..2*hi digits into out.
+ * Returns the octets or -1 (also for h NULL).
+ */
 int api_hex_decode(const char *h, uint8_t *out, size_t lo, size_t hi);
+
+/* n octets as 2n hex digits (upper or lower case) and a NUL into out (2n + 1 octets). */
+void api_hex_encode(const uint8_t *p, size_t n, bool upper, char *out);
 
 /* The first member of o not in allowed (NULL-terminated), or NULL when all are known. */
 const char *api_unknown_member(json_t *o, const char *const *allowed);

@@ -9,6 +9,7 @@
  */
 #include "gateway/conf.h"
 
+#include "gateway/api_util.h"
 #include "gateway/tls.h"
 
 #include <arpa/inet.h>
@@ -468,20 +469,6 @@ static int set_hostport(struct ps *p, const char *key, const char *v, char *host
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 /* ---- sections ------------------------------------------------------------------------ */
 
 static int find_key(const char *const *keys, size_t n, const char *key)
@@ -533,13 +520,9 @@ static int gw_key(struct ps *p, int k, const char *v)
                      GW_CONF_SECRET_MAX);
             return bad_value(p, "callback_secret", v, why);
         }
-        for (size_t i = 0; i < n; i += 2) {
-            int hi = hexval(v[i]), lo = hexval(v[i + 1]);
-            if (hi < 0 || lo < 0) {
-                OPENSSL_cleanse(c->callback_secret, sizeof(c->callback_secret));
-                return bad_value(p, "callback_secret", v, "hex digits only");
-            }
-            c->callback_secret[i / 2] = (uint8_t)(hi << 4 | lo);
+        if (n != 0 && api_hex_decode(v, c->callback_secret, n / 2, n / 2) < 0) {
+            OPENSSL_cleanse(c->callback_secret, sizeof(c->callback_secret));
+            return bad_value(p, "callback_secret", v, "hex digits only");
         }
         c->callback_secret_len = n / 2;
         return 0;
@@ -641,29 +624,13 @@ static int wal_key(struct ps *p, int k, const char *v)
     return -EINVAL;
 }
 
-/* Hex text of 1..cap octets into out; the octets, or -1. */
-static int hex_octets(const char *v, size_t n, uint8_t *out, size_t cap)
-{
-    if (n == 0 || n % 2 || n / 2 > cap) {
-        return -1;
-    }
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(v[2 * i]), lo = hexval(v[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return -1;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return (int)(n / 2);
-}
-
 static int at_key(struct ps *p, int k, const char *v)
 {
     struct gw_conf *c = &p->c;
 
     switch ((enum at_key)k) {
     case AK_TAR:
-        if (strlen(v) != 6 || hex_octets(v, 6, c->at_tar, 3) != 3) {
+        if (api_hex_decode(v, c->at_tar, 3, 3) != 3) {
             return bad_value(p, "tar", v, "6 hex digits");
         }
         return 0;
@@ -679,7 +646,13 @@ static int at_key(struct ps *p, int k, const char *v)
                 break;
             }
             size_t len = strcspn(s, " \t");
-            int m = n < GW_CONF_AT_APPS_MAX ? hex_octets(s, len, c->at_apps[n].b, 16) : -1;
+            char aid[2 * 16 + 1]; /* one AID's hex text, NUL-terminated */
+            int m = -1;
+            if (n < GW_CONF_AT_APPS_MAX && len < sizeof(aid)) {
+                memcpy(aid, s, len);
+                aid[len] = '\0';
+                m = api_hex_decode(aid, c->at_apps[n].b, 1, 16);
+            }
             if (n == GW_CONF_AT_APPS_MAX) {
                 return bad_value(p, "apps", v, "at most 16 AIDs");
             }

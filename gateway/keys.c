@@ -25,6 +25,7 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "gateway/api_util.h"
 #include "gateway/p11.h"
 #include "gateway/platform.h"
 
@@ -167,55 +168,17 @@ static void st_done(sqlite3_stmt *q)
     sqlite3_clear_bindings(q);
 }
 
-static bool seid_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > GW_KEYS_SEID_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < 0x21 || s[i] > 0x7e) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static void hex_text(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 /* The text a TAR is stored under: 6 hex digits, or "*" for the any-TAR set. */
 static void tar_text(const uint8_t *tar, char out[7])
 {
     if (!tar) {
         snprintf(out, 7, "*");
     } else {
-        hex_text(tar, 3, out);
+        api_hex_encode(tar, 3, true, out);
     }
 }
 
 /* ---- key files ------------------------------------------------------------------------ */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /*
  * Open a secret file and check it is ours alone: a regular file (no
@@ -299,7 +262,7 @@ static int key_file_create(const char *path, uint8_t *out, size_t len, struct ot
     if (RAND_bytes(out, (int)len) != 1) {
         return ota_fail(err, -EIO, OTA_ERR_CRYPTO, "key file %s: no random octets", path);
     }
-    hex_text(out, len, hex);
+    api_hex_encode(out, len, true, hex);
     hex[2 * len] = '\n';
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
@@ -354,16 +317,13 @@ int gw_keys_read_key_file(const char *path, bool create, size_t create_len, uint
     while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ')) {
         len--;
     }
-    bool hex = len > 0 && len % 2 == 0;
-    for (size_t i = 0; hex && i < len; i++) {
-        hex = hexval(buf[i]) >= 0;
-    }
+    char txt[KEYFILE_MAX + 1]; /* the trimmed text, NUL-terminated for api_hex_decode */
+    memcpy(txt, buf, len);
+    txt[len] = '\0';
+    bool hex = len > 0 && len % 2 == 0 && strspn(txt, "0123456789abcdefABCDEF") == len;
     int rc;
     if (hex && len / 2 <= cap && len / 2 <= OTA_KEY_MAX) {
-        for (size_t i = 0; i < len / 2; i++) {
-            out[i] = (uint8_t)(hexval(buf[2 * i]) << 4 | hexval(buf[2 * i + 1]));
-        }
-        rc = (int)(len / 2);
+        rc = api_hex_decode(txt, out, len / 2, len / 2);
     } else if (!hex && (size_t)n <= cap && (size_t)n <= OTA_KEY_MAX && n > 0) {
         /* raw octets: the whole file, a trailing newline being key material too */
         memcpy(out, buf, (size_t)n);
@@ -374,6 +334,7 @@ int gw_keys_read_key_file(const char *path, bool create, size_t create_len, uint
                       path);
     }
     OPENSSL_cleanse(buf, sizeof(buf));
+    OPENSSL_cleanse(txt, sizeof(txt));
     return rc;
 }
 
@@ -824,7 +785,7 @@ static int check_kcv(struct gw_keys *k, const struct ota_key *key, const uint8_t
 static int check_scp80_params(const char *seid, const struct gw_keys_scp80 *in,
                               enum ota_cipher *c_c, enum ota_cipher *c_i, struct ota_err *err)
 {
-    if (!seid_ok(seid)) {
+    if (!api_seid_ok(seid)) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "seid: 1..64 printable characters");
     }
     if (!in) {
@@ -892,7 +853,7 @@ static bool sd_key_ok(const struct ota_key *key)
 static int check_sd_params(const char *seid, const uint8_t *aid, size_t aid_len, uint8_t kvn,
                            struct ota_err *err)
 {
-    if (!seid_ok(seid)) {
+    if (!api_seid_ok(seid)) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "seid: 1..64 printable characters");
     }
     if (!aid || aid_len < 5 || aid_len > GW_KEYS_AID_MAX) {
@@ -926,7 +887,7 @@ static void p11_label(char out[P11_LABEL_MAX + 1], const char *kind, const char 
     char hex[65];
     unsigned int mdl = 0;
     EVP_Digest(full, strlen(full), md, &mdl, EVP_sha256(), NULL);
-    hex_text(md, 32, hex);
+    api_hex_encode(md, 32, true, hex);
     snprintf(out, P11_LABEL_MAX + 1, "otagw/h/%s/%s", hex, role);
 }
 
@@ -1288,7 +1249,7 @@ static int store_sd(struct gw_keys *k, const char *seid, const struct gw_keys_sd
     uint8_t blob[GCM_NONCE + 48 + GCM_TAG];
     size_t blob_len = 0;
     int rc = 0;
-    hex_text(in->aid, in->aid_len, aid);
+    api_hex_encode(in->aid, in->aid_len, true, aid);
     if (k->backend == GW_KEYS_LOCAL) {
         uint8_t *pt = ar_scratch(k);
         memcpy(pt, in->enc.bytes, 16);
@@ -1426,7 +1387,7 @@ static int ref_text(enum gw_keys_kind kind, const uint8_t *ref, size_t ref_len,
     if (!ref || ref_len < 1 || ref_len > GW_KEYS_AID_MAX) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "sd_aid: 1..16 octets");
     }
-    hex_text(ref, ref_len, out);
+    api_hex_encode(ref, ref_len, true, out);
     return 0;
 }
 
@@ -1490,7 +1451,7 @@ int gw_keys_set_current(struct gw_keys *k, const char *seid, enum gw_keys_kind k
                         const uint8_t *ref, size_t ref_len, uint8_t kvn, struct ota_err *err)
 {
     char r[2 * GW_KEYS_AID_MAX + 1];
-    if (!k || !seid_ok(seid)) {
+    if (!k || !api_seid_ok(seid)) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: bad argument");
     }
     int rc = ref_text(kind, ref, ref_len, r, err);
@@ -1626,7 +1587,7 @@ int gw_keys_get_sd(struct gw_keys *k, const char *seid, const uint8_t *aid, size
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: bad argument");
     }
     char a[2 * GW_KEYS_AID_MAX + 1];
-    hex_text(aid, aid_len, a);
+    api_hex_encode(aid, aid_len, true, a);
     int rc = kvn ? 0 : pick_kvn(k, seid, "sd", a, ST_MAXSD, &kvn, err);
     if (rc == -ENOENT) {
         return ota_fail(err, -ENOENT, OTA_ERR_KEY, "no SD keys for SE %s", seid);
@@ -1780,7 +1741,7 @@ static int check_kek(const struct gw_keys_kek *in, struct ota_err *err)
     if (!in || !kek_name_ok(in->name)) {
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "kek name: 1..64 of A-Z a-z 0-9 . _ -");
     }
-    if (!seid_ok(in->owner)) {
+    if (!api_seid_ok(in->owner)) {
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "kek owner: 1..64 printable characters");
     }
     if (in->kvn < 1 || in->kvn > 127) {
@@ -2044,23 +2005,6 @@ int gw_keys_plat_translate(void *arg, const char *kek, uint8_t kek_kvn, const ch
     return rc;
 }
 
-static int json_hex(json_t *o, const char *name, uint8_t *out, size_t min, size_t max)
-{
-    const char *s = json_string_value(json_object_get(o, name));
-    size_t n = s ? strlen(s) : 0;
-    if (!s || n % 2 || n / 2 < min || n / 2 > max) {
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return -EINVAL;
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return (int)(n / 2);
-}
-
 int gw_keys_task_final(struct gw_keys *k, const struct eng_task_view *t, bool *moved,
                        struct ota_err *err)
 {
@@ -2077,12 +2021,16 @@ int gw_keys_task_final(struct gw_keys *k, const struct eng_task_view *t, bool *m
     }
     uint8_t aid[GW_KEYS_AID_MAX], tar[3] = {0, 0, 0};
     json_int_t nk = json_integer_value(json_object_get(p, "new_kvn"));
-    int alen = json_object_get(p, "sd_aid") ? json_hex(p, "sd_aid", aid, 5, GW_KEYS_AID_MAX)
-                                            : (int)sizeof(plat_isd_aid);
+    int alen = json_object_get(p, "sd_aid")
+                   ? api_hex_decode(json_string_value(json_object_get(p, "sd_aid")), aid, 5,
+                                    GW_KEYS_AID_MAX)
+                   : (int)sizeof(plat_isd_aid);
     if (!json_object_get(p, "sd_aid")) {
         memcpy(aid, plat_isd_aid, sizeof(plat_isd_aid));
     }
-    int tl = json_object_get(p, "tar") ? json_hex(p, "tar", tar, 3, 3) : 3;
+    int tl = json_object_get(p, "tar")
+                 ? api_hex_decode(json_string_value(json_object_get(p, "tar")), tar, 3, 3)
+                 : 3;
     json_decref(p);
     if (alen < 0 || tl < 0 || nk < 1 || nk > 127) {
         return ota_fail(err, -EINVAL, OTA_ERR_VALUE, "task %lld: sd_aid / tar / new_kvn unusable",

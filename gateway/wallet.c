@@ -115,54 +115,13 @@ struct gw_wallet {
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[p[i] >> 4];
-        out[2 * i + 1] = hx[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hexval(char c, bool lower_only)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (!lower_only && c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Decode hex s (even, lo..hi octets) into out. Octet count or -1. */
-static int hex_decode(const char *s, bool lower_only, uint8_t *out, size_t lo, size_t hi)
-{
-    size_t l = strlen(s);
-    if (l % 2 || l / 2 < lo || l / 2 > hi) {
-        return -1;
-    }
-    for (size_t i = 0; i < l / 2; i++) {
-        int a = hexval(s[2 * i], lower_only), b = hexval(s[2 * i + 1], lower_only);
-        if (a < 0 || b < 0) {
-            return -1;
-        }
-        out[i] = (uint8_t)(a << 4 | b);
-    }
-    return (int)(l / 2);
-}
-
 static json_t *hex_json(const uint8_t *p, size_t n)
 {
     char *h = malloc(2 * n + 1);
     if (!h) {
         return NULL;
     }
-    hex_encode(p, n, h);
+    api_hex_encode(p, n, false, h);
     json_t *j = json_string(h);
     free(h);
     return j;
@@ -328,7 +287,7 @@ static void next_script(struct gw_wallet *w, struct wal_session *s)
 static bool json_aid(json_t *o, const char *key, struct plat_aid *a)
 {
     const char *h = json_string_value(json_object_get(o, key));
-    int n = h ? hex_decode(h, false, a->b, OTA_GP_AID_MIN, OTA_GP_AID_MAX) : -1;
+    int n = h ? api_hex_decode(h, a->b, OTA_GP_AID_MIN, OTA_GP_AID_MAX) : -1;
     if (n < 0) {
         return false;
     }
@@ -709,13 +668,16 @@ static void route_pull(struct http_req *req, void *arg)
     }
     const char *seid = json_string_value(json_object_get(body, "seid"));
     const char *serial_hex = json_string_value(json_object_get(body, "serial"));
-    if (!seid || !api_printable(seid, 1, GW_KEYS_SEID_MAX)) {
-        (void)http_respond_error(req, 400, "bad-seid", "seid: 1..64 printable ASCII characters");
+    if (!api_seid_ok(seid)) {
+        (void)http_respond_error(
+            req, 400, "bad-seid",
+            "seid: 1..64 printable characters (no space, '/', '?', '#', '%%')");
         return;
     }
     uint8_t serial[OTA_PUSH_SERIAL_LEN];
-    if (!serial_hex || strlen(serial_hex) != 2 * OTA_PUSH_SERIAL_LEN ||
-        hex_decode(serial_hex, true, serial, OTA_PUSH_SERIAL_LEN, OTA_PUSH_SERIAL_LEN) < 0) {
+    /* lower case only: the serial is spelled as the push message's was */
+    if (!serial_hex || strspn(serial_hex, "0123456789abcdef") != 2 * OTA_PUSH_SERIAL_LEN ||
+        api_hex_decode(serial_hex, serial, OTA_PUSH_SERIAL_LEN, OTA_PUSH_SERIAL_LEN) < 0) {
         (void)http_respond_error(req, 400, "bad-serial", "serial: 32 lower-case hex digits");
         return;
     }
@@ -759,7 +721,7 @@ static void route_pull(struct http_req *req, void *arg)
         (void)http_respond_error(req, 500, "internal", "session could not be set up");
         return;
     }
-    hex_encode(id, sizeof(id), s->id);
+    api_hex_encode(id, sizeof(id), false, s->id);
     s->principal = req_principal_id(req);
     s->task = task;
     snprintf(s->seid, sizeof(s->seid), "%s", seid);
@@ -818,7 +780,7 @@ static void route_session(struct http_req *req, void *arg)
     json_array_foreach(rs, i, x)
     {
         const char *h = json_string_value(x);
-        n = h ? hex_decode(h, false, r, 2, WAL_RAPDU_MAX) : -1;
+        n = h ? api_hex_decode(h, r, 2, WAL_RAPDU_MAX) : -1;
         if (n < 0) {
             (void)http_respond_error(req, 400, "invalid-field",
                                      "responses[%zu]: hex R-APDU of 2..258 octets with its SW", i);

@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include "gateway/p11.h"
 #include "ota/ota.h"
+#include "tests/support/ts_p11.h"
 
 #include <sched.h>
 #include <stdio.h>
@@ -123,38 +124,26 @@ static void setup_case(struct bench_case *bc, bool aes)
     bc->keys.kid = &bc->kid;
 }
 
-#define BENCH_P11_MODULE "/usr/lib/softhsm/libsofthsm2.so"
-
 /*
  * A fresh SoftHSM2 token in a temporary directory (dir, mkdtemp'ed by the
- * caller), opened and logged in. NULL when SoftHSM2 is absent or fails.
+ * caller; tests/support/ts_p11.h), opened and logged in. NULL when SoftHSM2
+ * is absent or fails.
  */
-static struct p11 *bench_p11_open(const char *dir)
+static struct p11 *bench_p11_open(char *dir, size_t cap)
 {
-    struct p11_conf conf = {.module = BENCH_P11_MODULE, .token_label = "bench-ota", .pin = "1234"};
-    char path[160], cmd[320];
+    struct p11_conf conf = {.module = TS_P11_MODULE, .token_label = "bench-ota", .pin = "1234"};
     struct ota_err e;
     struct p11 *p = NULL;
-    FILE *f;
 
-    snprintf(path, sizeof(path), "%s/tokens", dir);
-    if (access(BENCH_P11_MODULE, R_OK) != 0 || mkdir(path, 0700) != 0) {
+    int rc = ts_p11_token("bench-ota", "1234", dir, cap);
+    if (rc <= 0) {
+        if (rc < 0) {
+            fprintf(stderr, "bench-ota: no PKCS#11 token: %s\n", strerror(-rc));
+        }
         return NULL;
     }
-    snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-    f = fopen(path, "w");
-    if (!f) {
-        return NULL;
-    }
-    fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir);
-    fclose(f);
-    setenv("SOFTHSM2_CONF", path, 1);
-    snprintf(cmd, sizeof(cmd),
-             "softhsm2-util --init-token --free --label bench-ota --pin 1234 --so-pin 5678 "
-             ">/dev/null 2>&1");
-    if (system(cmd) != 0 || p11_open(&conf, &p, &e) != 0) {
-        fprintf(stderr, "bench-ota: no PKCS#11 token: %s\n", p ? "" : e.msg);
+    if (p11_open(&conf, &p, &e) != 0) {
+        fprintf(stderr, "bench-ota: no PKCS#11 token: %s\n", e.msg);
         return NULL;
     }
     return p;
@@ -330,16 +319,14 @@ int main(int argc, char **argv)
     bench_por(cx, true, secs, &por_aes);
     bench_por(cx, false, secs, &por_tdes);
     if (mkdtemp(p11_dir)) {
-        p11 = bench_p11_open(p11_dir);
+        p11 = bench_p11_open(p11_dir, sizeof(p11_dir));
         if (p11) {
             bench_encode(cx, p11, true, secs, &aes_p11);
             bench_encode(cx, p11, false, secs, &tdes_p11);
             p11_close(p11);
             have_p11 = true;
         }
-        char cmd[96];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", p11_dir);
-        if (system(cmd) != 0) {
+        if (ts_p11_token_rm(p11_dir) < 0) {
             fprintf(stderr, "bench-ota: could not remove %s\n", p11_dir);
         }
     }
@@ -356,7 +343,7 @@ int main(int argc, char **argv)
     print_result("por_3des", "decode_per_s", &por_tdes, false);
     printf("  \"pkcs11\": %s,\n", have_p11 ? "true" : "false");
     if (have_p11) {
-        printf("  \"pkcs11_module\": \"%s\",\n", BENCH_P11_MODULE);
+        printf("  \"pkcs11_module\": \"%s\",\n", TS_P11_MODULE);
         print_result("scp80_aes_pkcs11", "packets_per_s", &aes_p11, false);
         print_result("scp80_3des_pkcs11", "packets_per_s", &tdes_p11, false);
     }

@@ -1042,6 +1042,13 @@ static void test_bad_input(void **state)
          "{\"seid\":\"AT-1\",\"msisdn\":\"8613900000001\","
          "\"request_id\":\"b\",\"callback_url\":\"ftp://x\"}",
          400, "invalid-field"},
+        /* the one SEID rule (api_seid_ok): an SEID is a URL path segment */
+        {"/v1/antitheft/lock",
+         "{\"seid\":\"AT/1\",\"msisdn\":\"8613900000001\",\"request_id\":\"b\"}", 400,
+         "invalid-field"},
+        {"/v1/antitheft/wipe",
+         "{\"seid\":\"AT%1\",\"msisdn\":\"8613900000001\",\"request_id\":\"b\"}", 400,
+         "invalid-field"},
         {"/v1/antitheft/lock",
          "{\"seid\":\"AT-1\",\"msisdn\":\"8613900000001\","
          "\"request_id\":\"b\",\"prio\":3}",

@@ -39,9 +39,10 @@
 #include "gateway/p11.h"
 #include "gateway/platform.h"
 #include "tests/support/ts_http.h"
+#include "tests/support/ts_p11.h"
 #include "tests/support/tsupport.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MODULE TS_P11_MODULE
 #define SD_AID "A000000151000000"
 
 static const char *const K_ENC = "404142434445464748494A4B4C4D4E4F";
@@ -79,9 +80,7 @@ static int teardown(void **state)
     gw_keys_close(f->k);
     ota_crypto_free(f->cx);
     /* the SoftHSM2 token directory nests: ts_rmdir_tree takes one level only */
-    char cmd[96];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    int rc = system(cmd);
+    int rc = ts_p11_token_rm(f->dir);
     free(f);
     assert_int_equal(rc, 0);
     return 0;
@@ -1240,25 +1239,14 @@ static void test_api_scrub(void **state)
 
 /* ---- pkcs11 ------------------------------------------------------------------------- */
 
+/* The token "t" (PIN 1234) in the fixture's directory; false when SoftHSM2 is missing. */
 static bool p11_token(struct fx *f, char pinfile[160])
 {
-    if (access(MODULE, R_OK) != 0) {
+    int rc = ts_p11_token("t", "1234", f->dir, sizeof(f->dir));
+    if (rc == 0) {
         return false;
     }
-    char path[160], cmd[320];
-    snprintf(path, sizeof(path), "%s/tokens", f->dir);
-    assert_int_equal(mkdir(path, 0700), 0);
-    snprintf(path, sizeof(path), "%s/softhsm2.conf", f->dir);
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fprintf(fp, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-            f->dir);
-    fclose(fp);
-    setenv("SOFTHSM2_CONF", path, 1);
-    snprintf(cmd, sizeof(cmd),
-             "softhsm2-util --init-token --free --label t --pin 1234 --so-pin 5678 >/dev/null "
-             "2>&1");
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rc, 1);
     snprintf(pinfile, 160, "%s/pin", f->dir);
     write_file(pinfile, "1234\n", 0600);
     return true;
@@ -1269,12 +1257,7 @@ static void test_pkcs11_backend(void **state)
     struct fx *f = *state;
     char pinfile[160];
     if (!p11_token(f, pinfile)) {
-        /* CI sets OTAGW_REQUIRE_P11=1: there a missing module is a failure, not a skip. */
-        const char *req = getenv("OTAGW_REQUIRE_P11");
-        if (req && strcmp(req, "1") == 0) {
-            fail_msg("no SoftHSM2 module at %s and OTAGW_REQUIRE_P11=1", MODULE);
-        }
-        skip();
+        TS_P11_SKIP(); /* fails instead under OTAGW_REQUIRE_P11=1 */
     }
     struct ota_err err;
     /* the transport key: an AES-256 token object (here made from known bytes to wrap with) */

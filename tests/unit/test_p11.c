@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tests of gateway/p11.c, the key store's PKCS#11 backend, against a SoftHSM2
- * token this test creates in a temporary directory (its own softhsm2.conf,
- * SOFTHSM2_CONF, softhsm2-util --init-token). Skipped only when the SoftHSM2
- * module is not installed.
+ * token this test creates in a temporary directory (tests/support/ts_p11.h).
+ * Skipped only when the SoftHSM2 module is not installed (failed instead
+ * under OTAGW_REQUIRE_P11=1).
  *
  * What is proved: open/login errors; import, lookup, generate, destroy;
  * token keys cannot be read (CKR_ATTRIBUTE_SENSITIVE); every ota_crypto
@@ -31,9 +31,10 @@
 
 #include "gateway/p11.h"
 #include "ota/ota.h"
+#include "tests/support/ts_p11.h"
 #include "tests/support/tsupport.h"
 
-#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define MODULE TS_P11_MODULE
 #define TOKEN "otagw-test"
 #define PIN "1234"
 
@@ -42,47 +43,20 @@ static bool have_module;
 static struct p11 *p;
 static struct ota_crypto *cx;
 
-/* CI sets OTAGW_REQUIRE_P11=1: there a missing module is a failure, not a skip. */
-static bool require_p11(void)
-{
-    const char *v = getenv("OTAGW_REQUIRE_P11");
-    return v && strcmp(v, "1") == 0;
-}
-
 static int group_setup(void **state)
 {
-    char path[128], cmd[256];
     struct ota_err e;
-    FILE *f;
 
     (void)state;
     if (ota_crypto_new(&cx, NULL) < 0) {
         return -1;
     }
-    if (access(MODULE, R_OK) != 0) {
-        return 0; /* every test skips */
+    int rc = ts_p11_token(TOKEN, PIN, dir, sizeof(dir));
+    if (rc == 0) {
+        return 0; /* no module: every test skips (or fails, TS_P11_SKIP) */
     }
-    snprintf(dir, sizeof(dir), "/tmp/otagw-p11-XXXXXX");
-    if (!mkdtemp(dir)) {
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/tokens", dir);
-    if (mkdir(path, 0700) < 0) {
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-    f = fopen(path, "w");
-    if (!f) {
-        return -1;
-    }
-    fprintf(f, "directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
-            dir);
-    fclose(f);
-    setenv("SOFTHSM2_CONF", path, 1);
-    snprintf(cmd, sizeof(cmd),
-             "softhsm2-util --init-token --free --label " TOKEN " --pin " PIN
-             " --so-pin 5678 >/dev/null 2>&1");
-    if (system(cmd) != 0) {
+    if (rc < 0) {
+        fprintf(stderr, "ts_p11_token: %s\n", strerror(-rc));
         return -1;
     }
     struct p11_conf c = {.module = MODULE, .token_label = TOKEN, .pin = PIN};
@@ -99,12 +73,8 @@ static int group_teardown(void **state)
     (void)state;
     p11_close(p);
     ota_crypto_free(cx);
-    if (dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0) {
-            return -1;
-        }
+    if (dir[0] && ts_p11_token_rm(dir) < 0) {
+        return -1;
     }
     return 0;
 }
@@ -112,10 +82,7 @@ static int group_teardown(void **state)
 #define NEED_MODULE()                                                                              \
     do {                                                                                           \
         if (!have_module) {                                                                        \
-            if (require_p11()) {                                                                   \
-                fail_msg("no SoftHSM2 module at " MODULE " and OTAGW_REQUIRE_P11=1");              \
-            }                                                                                      \
-            skip();                                                                                \
+            TS_P11_SKIP();                                                                         \
         }                                                                                          \
     } while (0)
 

@@ -309,6 +309,57 @@ static void test_register_rules(void **state)
     expect(f, "GET", "/v1/ses/bad%20seid", NULL, 400, "bad-seid");
 }
 
+/*
+ * One SEID rule (api_seid_ok) for registration, the key routes, tasks and
+ * anti-theft: printable without space, '/', '?', '#', '%' -- an SEID travels
+ * as a URL path segment. And one callback-URL rule (api_url_ok).
+ */
+static void test_seid_one_rule(void **state)
+{
+    struct fx *f = *state;
+    static const char *const bad[] = {"SE/1", "/SE", "SE?1", "SE#1", "SE%1", "SE 1", ""};
+    char body[160];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(api_seid_ok(bad[i]));
+        snprintf(body, sizeof(body), "{\"seid\":\"%s\",\"msisdn\":\"8613800000001\"}", bad[i]);
+        expect(f, "POST", "/v1/ses", body, 400, "bad-seid");
+        snprintf(body, sizeof(body), "{\"ses\":[{\"seid\":\"%s\",\"msisdn\":\"1\"}]}", bad[i]);
+        struct ts_http_resp r;
+        http_do(f, "POST", "/v1/ses", body, &r);
+        /* a list answers per item: this one refused with the same code */
+        assert_status(&r, 200);
+        json_t *item = json_array_get(json_object_get(r.json, "results"), 0);
+        assert_int_equal(jint(item, "status"), 400);
+        assert_string_equal(jstr(json_object_get(item, "error"), "code"), "bad-seid");
+        ts_http_resp_free(&r);
+        snprintf(body, sizeof(body), "{\"seid\":\"%s\",\"op\":\"push\"}", bad[i]);
+        expect(f, "POST", "/v1/tasks", body, 400, "bad-seid");
+    }
+    assert_int_equal(se_count(f), 0);
+    assert_false(api_seid_ok(NULL));
+    assert_true(api_seid_ok("SE-1"));
+    assert_true(api_seid_ok("89860012345678901234!~+=:;@&$"));
+    char longest[65];
+    memset(longest, 'A', 64);
+    longest[64] = '\0';
+    assert_true(api_seid_ok(longest));
+    char too_long[66];
+    memset(too_long, 'A', 65);
+    too_long[65] = '\0';
+    assert_false(api_seid_ok(too_long));
+    assert_false(api_seid_ok("SE\x7f"));
+    assert_false(api_seid_ok("SE\xc3\xa9"));
+
+    assert_true(api_url_ok("https://h/cb"));
+    assert_true(api_url_ok("http://127.0.0.1:9/cb"));
+    assert_false(api_url_ok(NULL));
+    assert_false(api_url_ok("ftp://h/cb"));
+    assert_false(api_url_ok("https://"));
+    assert_false(api_url_ok("https:///cb"));
+    assert_false(api_url_ok("https://:80/cb"));
+    assert_false(api_url_ok("https://h/c b"));
+}
+
 static void test_register_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -1201,6 +1252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_register_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seid_one_rule, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_register_concurrent_commits, setup_coalesced,

@@ -658,6 +658,9 @@ static void test_pull_errors(void **state)
     pull(f, "bad\\u0001seid", serial, &r);
     assert_err(&r, 400, "bad-seid");
     ts_http_resp_free(&r);
+    pull(f, "SE/1", serial, &r); /* the one SEID rule (api_seid_ok) */
+    assert_err(&r, 400, "bad-seid");
+    ts_http_resp_free(&r);
     http_do(f, "/v1/wallet/pull", "{\"seid\":\"" SEID "\",\"serial\":\"x\",\"x\":1}", &r);
     assert_err(&r, 400, "unknown-field");
     ts_http_resp_free(&r);
