@@ -933,7 +933,7 @@ int p11_import_clear_ex(struct p11 *p, const struct ota_key *clear, const char *
     if (rv != CKR_OK) {
         return rv_fail(err, "C_CreateObject", rv, label);
     }
-    if (clear->cipher == OTA_CIPHER_3DES2) {
+    if (clear->cipher == OTA_CIPHER_3DES2 && (flags & P11_F_K1)) {
         memcpy(k1k1, clear->bytes, 8);
         memcpy(k1k1 + 8, clear->bytes, 8);
         k1_label(l1, label);
@@ -1061,7 +1061,8 @@ int p11_import_wrapped_ex(struct p11 *p, const char *transport_label, enum ota_c
         return rc;
     }
     /* ECB wraps blocks independently: W1|W1 unwraps to the K1|K1 companion. */
-    if (cipher == OTA_CIPHER_3DES2 && ota_cipher_block_len(tkey.cipher) == 8) {
+    if (cipher == OTA_CIPHER_3DES2 && ota_cipher_block_len(tkey.cipher) == 8 &&
+        (flags & P11_F_K1)) {
         memcpy(w1w1, wrapped, 8);
         memcpy(w1w1 + 8, wrapped, 8);
         k1_label(l1, label);
@@ -1193,10 +1194,12 @@ int p11_generate_ex(struct p11 *p, enum ota_cipher cipher, size_t len, const cha
     if (rc < 0) {
         goto out;
     }
-    k1_label(l1, label);
-    rc = derive_k1(p, &base, r, l1, true, &h1, err);
-    if (rc < 0) {
-        destroy_handle(p, h);
+    if (flags & P11_F_K1) {
+        k1_label(l1, label);
+        rc = derive_k1(p, &base, r, l1, true, &h1, err);
+        if (rc < 0) {
+            destroy_handle(p, h);
+        }
     }
 out:
     destroy_handle(p, tmp);

@@ -24,9 +24,10 @@
  * PUT KEY wrapping of a token key return -EOPNOTSUPP; p11_import_wrapped_kw()
  * and AES-DEK wrapping work.
  *
- * Each 16-octet 3DES key has a companion object "<label>#k1" holding K1|K1
- * (single DES under K1 for the SCP02 retail MAC and ICV); import_clear,
- * import_wrapped and generate make it, destroy removes it.
+ * A 16-octet 3DES key may have a companion object "<label>#k1" holding K1|K1
+ * (single DES under K1 for the retail MAC and ICV): import_clear,
+ * import_wrapped and generate make it only with P11_F_K1; SCP02 session keys
+ * get theirs derived in the token. destroy removes it.
  *
  * Prefix p11_. Not thread-safe: one struct p11 per thread.
  */
@@ -68,6 +69,14 @@ int p11_import_clear(struct p11 *p, const struct ota_key *clear, const char *lab
 /* Flags of the import and generate calls. */
 /* CKA_EXTRACTABLE true (still sensitive): the key may leave wrapped (PUT KEY) */
 #define P11_F_WRAPPABLE 0x1u
+/*
+ * Make the "<label>#k1" companion (K1|K1: single DES under K1) of a 16-octet
+ * 3DES key, for a key used directly in the retail MAC or the ICV. Off by
+ * default: the companion is a single-DES oracle that lets a PIN holder attack
+ * each half of the key on its own (about 2^56 work each). SCP02 static keys do
+ * not need it: their session keys get companions derived inside the token.
+ */
+#define P11_F_K1 0x2u
 
 /*
  * Key usage (CKA_ENCRYPT ... CKA_UNWRAP true; every other one is set false).

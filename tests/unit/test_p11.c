@@ -149,7 +149,16 @@ static void test_import_lookup_destroy(void **state)
     NEED_MODULE();
 
     ts_mkkey(&raw, OTA_CIPHER_3DES2, "404142434445464748494a4b4c4d4e4f");
-    import(&raw, "ild-a", 0, &tk);
+    /* no companion unless asked: it would be a single-DES oracle on K1 */
+    import(&raw, "ild-nok1", 0, &tk);
+    assert_int_equal(tk.ext_k1, 0);
+    assert_int_equal(p11_key(p, "ild-nok1#k1", &tk, &e), -ENOENT);
+    uint8_t rm[8], blk[16] = {0};
+    assert_int_equal(p11_key(p, "ild-nok1", &tk, &e), 0);
+    assert_true(ota_crypto_retail_mac(cx, &tk, NULL, blk, 16, rm, &e) < 0);
+    assert_int_equal(p11_destroy(p, "ild-nok1", &e), 0);
+
+    import(&raw, "ild-a", P11_F_K1, &tk);
     assert_int_not_equal(tk.ext_k1, 0);
     assert_int_equal(p11_import_clear(p, &raw, "ild-a", &e), -EEXIST);
     assert_int_equal(p11_key(p, "ild-missing", &tk, &e), -ENOENT);
@@ -214,7 +223,7 @@ static void same_results(const struct ota_key *raw, const char *label)
     for (size_t i = 0; i < sizeof(iv); i++) {
         iv[i] = (uint8_t)(0xF0 - i);
     }
-    import(raw, label, 0, &tk);
+    import(raw, label, P11_F_K1, &tk); /* the retail MAC below runs on the key itself */
     for (int mode = OTA_MODE_CBC; mode <= OTA_MODE_ECB; mode++) {
         for (int enc = 0; enc <= 1; enc++) {
             for (int use_iv = 0; use_iv <= 1; use_iv++) {
@@ -333,7 +342,7 @@ static void test_generate(void **state)
     (void)state;
     NEED_MODULE();
 
-    assert_int_equal(p11_generate(p, OTA_CIPHER_3DES2, 16, "gen-d2", &e), 0);
+    assert_int_equal(p11_generate_ex(p, OTA_CIPHER_3DES2, 16, "gen-d2", P11_F_K1, &e), 0);
     assert_int_equal(p11_generate(p, OTA_CIPHER_3DES2, 16, "gen-d2", &e), -EEXIST);
     assert_int_equal(p11_key(p, "gen-d2", &k, &e), 0);
     assert_int_equal(k.cipher, OTA_CIPHER_3DES2);

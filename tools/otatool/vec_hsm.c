@@ -49,7 +49,8 @@ bool vk_token(struct vctx *vc, struct ota_key *k, struct vdiff *d)
     }
     snprintf(label, sizeof(label), "otatool-vec-%u", vc->n_labels);
     /* A vector key plays the card and the host: it ciphers both ways, MACs and derives. */
-    rc = p11_import_clear_ex(vc->p11, k, label, P11_U_WORK, &e);
+    /* P11_F_K1: retail-MAC vectors run on the imported key itself */
+    rc = p11_import_clear_ex(vc->p11, k, label, P11_U_WORK | P11_F_K1, &e);
     ota_key_wipe(k);
     if (rc == 0) {
         vc->n_labels++;
