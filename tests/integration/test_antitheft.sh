@@ -10,36 +10,10 @@
 # the stats route and the log show the request -> PoR time against 15 min.
 # Loopback only; every wait is bounded; every process is stopped on exit.
 set -euo pipefail
-bin=$1
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-cleanup() {
-  for p in $gw_pid $sim_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in $gw_pid $sim_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
-  exit 1
-}
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
-[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+gw_need otagw otagw-sim otatool
 N=${ANTITHEFT_SES:-20000}
 # below ~3000 the engine's pre-built backlog (~1000 parts) is most of the campaign: no proof
 [ "$N" -ge 3000 ] || fail "ANTITHEFT_SES=$N: at least 3000"
@@ -59,85 +33,37 @@ with open(sys.argv[1], "w") as f:
             "apps": [{"aid": "A0000000041010", "state": "selectable"}]}) + "\n")
 PYEOF
 
-"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$tmp/pop.jsonl" \
-  --window 256 --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start: $(cat "$tmp/sim.err")"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+gw_start_ismg "$tmp/pop.jsonl" --window 256 --counts-file "$tmp/counts.json"
 
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:0
-plain_http = yes
-log_level = info
-log_file = $tmp/gw.log
-[engine]
-db = $tmp/otagw.db
-durable = no
-por_timeout = 120s
-dlr_timeout = 120s
-max_attempts = 1
-[wallet]
-wait_pull = no
-[keys]
-# Test keys arrive in clear over loopback (the key store refuses that by default).
-clear_import = yes
-[antitheft]
-tar = 000000
-apps = A0000000041010
-card_lock = yes
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $ismg
-rate = 100
-window = 16
-resp_timeout = 30s
-sp_id = 901234
-secret = otagw-test
-EOF
+{
+  gw_conf_gateway 0 info
+  gw_conf_engine "durable = no" "por_timeout = 120s" "dlr_timeout = 120s" "max_attempts = 1"
+  gw_conf_section wallet "wait_pull = no"
+  gw_conf_clear_import
+  gw_conf_section antitheft "tar = 000000" "apps = A0000000041010" "card_lock = yes"
+  gw_conf_link_cmpp "$ismg" "rate = 100" "window = 16" "resp_timeout = 30s"
+} > "$tmp/otagw.conf"
 "$bin/otagw" -c "$tmp/otagw.conf" --check-config > "$tmp/dump.conf" || fail "--check-config"
 grep -q "apps = a0000000041010" "$tmp/dump.conf" || fail "--check-config does not show [antitheft]"
 # API tokens (issue #7): an admin for the set-up, an authorisation server for the requests.
-[ -x "$bin/otatool" ] || fail "no $bin/otatool"
-"$bin/otatool" token create --db "$tmp/otagw.db" --name at-admin --role admin \
-  --out "$tmp/admin.tok" > /dev/null || fail "otatool token create admin"
-"$bin/otatool" token create --db "$tmp/otagw.db" --name x1127-as --role anti-theft \
-  --out "$tmp/at.tok" > /dev/null || fail "otatool token create anti-theft"
-"$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2> "$tmp/gw.err" &
-gw_pid=$!
-wait_file "$tmp/port" || fail "otagw did not start"
-port=$(cat "$tmp/port")
+gw_make_token at-admin admin admin.tok
+gw_make_token x1127-as anti-theft at.tok
+gw_start_otagw
 
 cat > "$tmp/api.py" <<'PYEOF'
-import http.client, json, sys, threading, time
+import http.client, json, sys, time
 
 port, pop, admin_tok, at_tok = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 ses = [json.loads(l) for l in open(pop) if l.strip()]
 bulk = [s for s in ses if s["seid"].startswith("5345B2")]
 at, weak = [s for s in ses if s["seid"].startswith("5345A0")]
 
-class Api:
-    def __init__(self, tok=None):
-        self.c = None
-        self.tok = tok if tok is not None else admin_tok
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        h = {"Content-Type": "application/json"} if data else {}
-        if self.tok:
-            h["Authorization"] = "Bearer " + self.tok
-        for attempt in range(3):
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                self.c.request(method, path, body=data, headers=h)
-                r = self.c.getresponse()
-                raw = r.read()
-                return r.status, json.loads(raw or b"{}")
-            except (ConnectionError, http.client.HTTPException):
-                self.c = None
-                if attempt == 2:
-                    raise
+from gwapi import Conn, register_all
+
+def Api(tok=None):
+    return Conn(port, tok if tok is not None else admin_tok,
+                retry_on=(ConnectionError, http.client.HTTPException))
+
 api = Api()
 asrv = Api(at_tok)
 
@@ -161,38 +87,13 @@ def keys(s, spi="1639"):
             "kic_key": ks["kic"], "kid_key": ks["kid"], "cc_len": 8}
 
 # Register everything with keys, 8 connections.
-it = iter(ses)
-lock = threading.Lock()
-errors = []
-def worker():
-    c = Api()
-    while True:
-        with lock:
-            s = next(it, None)
-        if s is None or errors:
-            return
-        try:
-            st, b = c.call("POST", "/v1/ses", {"seid": s["seid"], "msisdn": s["msisdn"],
-                                               "batch": "bulk" if s in bulk else "at"})
-            if st != 201:
-                raise RuntimeError(f"register {s['seid']}: {st} {b}")
-            # the second anti-theft SE gets a key set without ciphering: below the minimum
-            st, b = c.call("POST", f"/v1/ses/{s['seid']}/keys/scp80",
-                           keys(s, "1239" if s is weak else "1639"))
-            if st != 201:
-                raise RuntimeError(f"keys {s['seid']}: {st} {b}")
-        except Exception as e:
-            with lock:
-                errors.append(str(e))
-            return
 t0 = time.time()
-ts = [threading.Thread(target=worker) for _ in range(8)]
-for t in ts:
-    t.start()
-for t in ts:
-    t.join()
-if errors:
-    sys.exit(errors[0])
+# the second anti-theft SE gets a key set without ciphering: below the minimum
+err = register_all(Api, ses, lambda s: {"seid": s["seid"], "msisdn": s["msisdn"],
+                                        "batch": "bulk" if s in bulk else "at"},
+                   lambda s: keys(s, "1239" if s is weak else "1639"))
+if err:
+    sys.exit(err)
 print(f"registered {len(ses)} SEs with keys in {time.time() - t0:.1f} s")
 
 # Roles, bad input and refusals first: nothing is created by them.
@@ -278,12 +179,6 @@ for a in antitheft.lock antitheft.lock.refused antitheft.lock.por antitheft.lock
   grep -q "action=$a " "$tmp/gw.log" || fail "no audit entry $a"
 done
 
-kill -TERM "$gw_pid"
-for _ in $(seq 100); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$gw_pid" 2>/dev/null && fail "otagw still running 10 s after SIGTERM"
-rc=0
-wait "$gw_pid" || rc=$?
-gw_pid=
-[ "$rc" -eq 0 ] || fail "otagw exited with status $rc"
+gw_stop_otagw
 "$bin/otatool" audit-verify --db "$tmp/otagw.db" > /dev/null || fail "audit chain does not verify"
 echo "PASS test_antitheft"

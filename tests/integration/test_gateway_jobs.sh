@@ -13,37 +13,10 @@
 #    the API, with the 409 answers for the wrong verb and for a final task.
 # Loopback only; every wait is bounded; every process is stopped on exit.
 set -euo pipefail
-bin=$1
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-cleanup() {
-  [ -n "$sim_pid" ] && kill -CONT "$sim_pid" 2>/dev/null || true
-  for p in $gw_pid $sim_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in $gw_pid $sim_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
-  exit 1
-}
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
-[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+gw_need otagw otagw-sim otatool
 N=${JOBS_SES:-10000}
 
 # The population: N SEs of batch b10k with random AES keys, plus one SE with an
@@ -63,77 +36,32 @@ with open(sys.argv[1], "w") as f:
             "apps": [{"aid": "A0000000871002FF86", "state": "selectable"}]}) + "\n")
 PYEOF
 
-"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$tmp/pop.jsonl" \
-  --window 256 --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start: $(cat "$tmp/sim.err")"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+gw_start_ismg "$tmp/pop.jsonl" --window 256 --counts-file "$tmp/counts.json"
 
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:0
-plain_http = yes
-log_level = info
-log_file = $tmp/gw.log
-[engine]
-db = $tmp/otagw.db
-durable = yes
-backoff = 1s
-por_timeout = 60s
-dlr_timeout = 60s
-max_attempts = 1
-[keys]
-# Test keys arrive in clear over loopback (the key store refuses that by default).
-clear_import = yes
-[wallet]
-wait_pull = no
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $ismg
-rate = 0
-window = 256
-resp_timeout = 30s
-sp_id = 901234
-secret = otagw-test
-EOF
+{
+  gw_conf_gateway 0 info
+  gw_conf_engine "durable = yes" "backoff = 1s" "por_timeout = 60s" "dlr_timeout = 60s" \
+    "max_attempts = 1"
+  gw_conf_clear_import
+  gw_conf_section wallet "wait_pull = no"
+  gw_conf_link_cmpp "$ismg" "rate = 0" "window = 256" "resp_timeout = 30s"
+} > "$tmp/otagw.conf"
 # An admin API token (issue #7), made in the auth file next to the engine database.
-"$bin/otatool" token create --db "$tmp/otagw.db" --name jobs-admin --role admin \
-  --out "$tmp/admin.tok" > /dev/null || fail "otatool token create"
-"$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2> "$tmp/gw.err" &
-gw_pid=$!
-wait_file "$tmp/port" || fail "otagw did not start"
-port=$(cat "$tmp/port")
+gw_make_token jobs-admin admin admin.tok
+gw_start_otagw
 
 cat > "$tmp/api.py" <<'PYEOF'
-import http.client, json, os, signal, sys, threading, time
+import json, os, signal, sys, time
 
 port, cmd, pop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 sim_pid = int(os.environ["SIM_PID"])
 ses = [json.loads(l) for l in open(pop) if l.strip()]
 FINAL = ("done", "failed", "expired", "cancelled")
 
-class Api:
-    def __init__(self):
-        self.c = None
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        for attempt in range(3):
-            try:
-                if self.c is None:
-                    self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                hdrs = {"Authorization": "Bearer " + os.environ["API_TOKEN"]}
-                if data:
-                    hdrs["Content-Type"] = "application/json"
-                self.c.request(method, path, body=data, headers=hdrs)
-                r = self.c.getresponse()
-                return r.status, json.loads(r.read() or b"{}")
-            except (http.client.HTTPException, OSError):
-                if self.c:
-                    self.c.close()
-                self.c = None
-                if attempt == 2:
-                    raise
+from gwapi import Conn, register_all
+
+def Api():
+    return Conn(port, os.environ["API_TOKEN"])
 
 api = Api()
 
@@ -186,41 +114,14 @@ SCP80 = {"tar": "000000", "script": "80CA006600"}
 
 if cmd == "register":
     wait_link()
-    it = iter(ses)
-    lock = threading.Lock()
-    errors = []
-    def worker():
-        c = Api()
-        while True:
-            with lock:
-                s = next(it, None)
-            if s is None or errors:
-                return
-            batch = "b10k" if s["seid"].startswith("5345B1") else "upgrade"
-            try:
-                st, b = c.call("POST", "/v1/ses", {"seid": s["seid"], "msisdn": s["msisdn"],
-                                                   "batch": batch})
-                if st != 201:
-                    raise RuntimeError(f"register {s['seid']}: {st} {b}")
-                ks = s["scp80"][0]
-                st, b = c.call("POST", f"/v1/ses/{s['seid']}/keys/scp80",
-                               {"tar": "000000", "kvn": 1, "spi": "1639", "kic": "12",
-                                "kid": "12", "kic_key": ks["kic"], "kid_key": ks["kid"],
-                                "cc_len": 8})
-                if st != 201:
-                    raise RuntimeError(f"keys {s['seid']}: {st} {b}")
-            except Exception as e:
-                with lock:
-                    errors.append(str(e))
-                return
     t0 = time.time()
-    ts = [threading.Thread(target=worker) for _ in range(8)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if errors:
-        sys.exit(errors[0])
+    err = register_all(Api, ses, lambda s: {
+        "seid": s["seid"], "msisdn": s["msisdn"],
+        "batch": "b10k" if s["seid"].startswith("5345B1") else "upgrade"}, lambda s: {
+        "tar": "000000", "kvn": 1, "spi": "1639", "kic": "12", "kid": "12",
+        "kic_key": s["scp80"][0]["kic"], "kid_key": s["scp80"][0]["kid"], "cc_len": 8})
+    if err:
+        sys.exit(err)
     print(f"registered {len(ses)} SEs with keys in {time.time() - t0:.1f} s (8 connections)")
 
 elif cmd == "batch":
@@ -342,7 +243,8 @@ elif cmd == "cancel":
     print("cancel ok (queued -> cancelled), terminate ok (active -> cancelled/terminated)")
 PYEOF
 
-export SIM_PID=$sim_pid COUNTS=$tmp/counts.json API_TOKEN=$(cat "$tmp/admin.tok")
+API_TOKEN=$(cat "$tmp/admin.tok")
+export SIM_PID=$sim_pid COUNTS=$tmp/counts.json API_TOKEN
 t0=$(date +%s)
 python3 "$tmp/api.py" "$port" register "$tmp/pop.jsonl" || fail "register"
 t1=$(date +%s)
@@ -351,12 +253,6 @@ python3 "$tmp/api.py" "$port" batch "$tmp/pop.jsonl" || fail "batch job"
 python3 "$tmp/api.py" "$port" upgrade "$tmp/pop.jsonl" || fail "upgrade sequence"
 python3 "$tmp/api.py" "$port" cancel "$tmp/pop.jsonl" || fail "cancel / terminate"
 # SIGTERM: otagw exits 0 within 10 s; no sanitizer report on its stderr.
-kill -TERM "$gw_pid"
-for _ in $(seq 100); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$gw_pid" 2>/dev/null && fail "otagw still running 10 s after SIGTERM"
-rc=0
-wait "$gw_pid" || rc=$?
-gw_pid=
-[ "$rc" -eq 0 ] || fail "otagw exited with status $rc after SIGTERM"
+gw_stop_otagw
 ! grep -q "Sanitizer" "$tmp/gw.err" "$tmp/sim.err" || fail "sanitizer report: $(grep -m3 Sanitizer "$tmp/gw.err" "$tmp/sim.err")"
 echo "gateway jobs: ok"

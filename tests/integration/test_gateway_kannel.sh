@@ -20,36 +20,19 @@ if [ ! -x "$KANNEL_BIN" ]; then
 fi
 # shellcheck source=lib_kannel.sh
 . "$here/lib_kannel.sh"
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-cleanup() {
-  [ -n "$gw_pid" ] && kill -TERM "$gw_pid" 2>/dev/null || true
-  KANNEL_STOP_TIMEOUT_S=10 kannel_stop || true
-  [ -n "$sim_pid" ] && kill -TERM "$sim_pid" 2>/dev/null || true
-  for p in $gw_pid $sim_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
+# shellcheck source=lib_gateway.sh
+. "$here/lib_gateway.sh"
+gw_init "$1"
+# bearerbox stops after otagw's SIGTERM and before the simulator's.
+stop_kannel() {
+  KANNEL_STOP_TIMEOUT_S=10 kannel_stop
 }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
+gw_stop_hook=stop_kannel
+show_bearerbox_log() {
   [ -f "$tmp/kannel/bearerbox.log" ] && tail -n 15 "$tmp/kannel/bearerbox.log" | sed 's/^/  bearerbox: /'
-  exit 1
 }
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
-[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+gw_fail_hook=show_bearerbox_log
+gw_need otagw otagw-sim otatool
 
 python3 - "$tmp/pop.jsonl" <<'PYEOF'
 import json, os, sys
@@ -60,12 +43,9 @@ with open(sys.argv[1], "w") as f:
              "kid_alg": "AES", "kid": os.urandom(16).hex()}]}) + "\n")
 PYEOF
 
-"$bin/otagw-sim" --smsc 127.0.0.1:0 --system-id otagw --password secret \
-  --population "$tmp/pop.jsonl" --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" \
-  2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start: $(cat "$tmp/sim.err")"
-smsc=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["smsc"])' "$tmp/sim.json")
+gw_start_sim --smsc 127.0.0.1:0 --system-id otagw --password secret \
+  --population "$tmp/pop.jsonl" --counts-file "$tmp/counts.json"
+smsc=$(gw_sim_port smsc)
 
 kannel_init "$tmp/kannel"
 kannel_config "$smsc" otagw secret || fail "kannel config"
@@ -75,39 +55,17 @@ printf '\ngroup = smsbox-route\nsmsbox-id = otagw\nsmsc-id = sim\n' >> "$tmp/kan
 kannel_start || fail "bearerbox did not start"
 kannel_wait_smsc_online 20 || fail "bearerbox SMSC link not online"
 
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:0
-plain_http = yes
-log_level = debug
-log_file = $tmp/gw.log
-[engine]
-db = $tmp/otagw.db
-backoff = 1s
-por_timeout = 10s
-dlr_timeout = 15s
-max_attempts = 1
-[keys]
-# Test keys arrive in clear over loopback (the key store refuses that by default).
-clear_import = yes
-[wallet]
-wait_pull = no
-[link kannel]
-kind = kbox
-host = 127.0.0.1
-port = $KANNEL_BOX_PORT
-rate = 0
-boxc_id = otagw
-smsc_id = sim
-sender = 10658
-EOF
+{
+  gw_conf_gateway 0 debug
+  gw_conf_engine "backoff = 1s" "por_timeout = 10s" "dlr_timeout = 15s" "max_attempts = 1"
+  gw_conf_clear_import
+  gw_conf_section wallet "wait_pull = no"
+  gw_conf_section "link kannel" "kind = kbox" "host = 127.0.0.1" "port = $KANNEL_BOX_PORT" \
+    "rate = 0" "boxc_id = otagw" "smsc_id = sim" "sender = 10658"
+} > "$tmp/otagw.conf"
 # An admin API token (issue #7), made in the auth file next to the engine database.
-"$bin/otatool" token create --db "$tmp/otagw.db" --name kannel-admin --role admin \
-  --out "$tmp/admin.tok" > /dev/null || fail "otatool token create"
-"$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2> "$tmp/gw.err" &
-gw_pid=$!
-wait_file "$tmp/port" || fail "otagw did not start"
-port=$(cat "$tmp/port")
+gw_make_token kannel-admin admin admin.tok
+gw_start_otagw
 
 # Known causes of a failure here, named so the report says which one bit:
 # PoRs arrive as MOs from "+<msisdn>" (bearerbox prefixes '+' to international
@@ -122,22 +80,11 @@ diagnose() {
 }
 API_TOKEN=$(cat "$tmp/admin.tok") \
 python3 - "$port" "$tmp/pop.jsonl" <<'PYEOF' || { diagnose; fail "tasks through bearerbox"; }
-import json, os, sys, time, urllib.request, urllib.error
+import json, os, sys, time
+from gwapi import make_call
 port, pop = sys.argv[1], sys.argv[2]
 ses = [json.loads(l) for l in open(pop) if l.strip()]
-base = f"http://127.0.0.1:{port}"
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", "Bearer " + os.environ["API_TOKEN"])
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+call = make_call(port, os.environ["API_TOKEN"])
 
 for _ in range(200):
     st, h = call("GET", "/v1/health")
@@ -199,9 +146,7 @@ print(f"tasks through bearerbox: {sum(v == 'done' for v in ids.values())} done, 
       f"{sum(v == 'failed' for v in ids.values())} failed (no keys)")
 PYEOF
 
-rm -f "$tmp/counts.json"
-kill -USR1 "$sim_pid"
-wait_file "$tmp/counts.json" || fail "no simulator counts"
+gw_sim_counts
 python3 - "$tmp/counts.json" <<'PYEOF' || fail "simulator counts"
 import json, sys
 c = json.load(open(sys.argv[1]))["cards"]
@@ -213,12 +158,6 @@ if c["commands_ok"] != 6 or c["pushes"] != 1:
 print(f"cards: {c['commands_ok']} commands ok, {c['pushes']} push SMS")
 PYEOF
 
-kill -TERM "$gw_pid"
-for _ in $(seq 100); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$gw_pid" 2>/dev/null && fail "otagw still running 10 s after SIGTERM"
-rc=0
-wait "$gw_pid" || rc=$?
-gw_pid=
-[ "$rc" -eq 0 ] || fail "otagw exited with status $rc after SIGTERM"
+gw_stop_otagw
 ! grep -q "Sanitizer" "$tmp/gw.err" || fail "sanitizer report: $(grep -m3 Sanitizer "$tmp/gw.err")"
 echo "gateway SCP80 through bearerbox: ok"

@@ -11,112 +11,41 @@
 # build; after a restart the sealed keys still open. Finally no key, clear or
 # wrapped, is in any API answer, the log, or the store's file.
 set -euo pipefail
-bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-cleanup() {
-  for p in $gw_pid $sim_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in $gw_pid $sim_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
-  exit 1
-}
-for b in otagw otagw-sim otatool; do
-  [ -x "$bin/$b" ] || fail "no $bin/$b"
-done
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+gw_need otagw otagw-sim otatool
 pop=$src/tests/sim/sample-population.jsonl
 
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$pop" \
-  --port-file "$tmp/sim.json" > "$tmp/sim.out" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start: $(cat "$tmp/sim.err")"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+gw_start_ismg "$pop"
 
 "$bin/otatool" keys-gen-master "$tmp/transport.key" --len 16 > /dev/null ||
   fail "keys-gen-master"
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:0
-plain_http = yes
-log_level = debug
-log_file = $tmp/gw.log
-[engine]
-db = $tmp/otagw.db
-backoff = 1s
-por_timeout = 30s
-dlr_timeout = 60s
-max_attempts = 1
-[keys]
-transport_key_file = $tmp/transport.key
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $ismg
-sp_id = 901234
-secret = otagw-test
-EOF
-"$bin/otatool" token create --db "$tmp/otagw.db" --name keys-test --role admin \
-  --out "$tmp/token" > /dev/null || fail "otatool token create"
+{
+  gw_conf_gateway 0 debug
+  gw_conf_engine "backoff = 1s" "por_timeout = 30s" "dlr_timeout = 60s" "max_attempts = 1"
+  gw_conf_section keys "transport_key_file = $tmp/transport.key"
+  gw_conf_link_cmpp "$ismg"
+} > "$tmp/otagw.conf"
+gw_make_token keys-test admin token
 
-start_gw() {
-  rm -f "$tmp/port"
-  "$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2>> "$tmp/gw.err" &
-  gw_pid=$!
-  wait_file "$tmp/port" || fail "otagw did not start"
-  port=$(cat "$tmp/port")
-}
 stop_gw() {
-  kill -TERM "$gw_pid"
-  for _ in $(seq 100); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$gw_pid" 2>/dev/null && fail "otagw did not stop"
+  gw_term_otagw
   gw_pid=
 }
 
-start_gw
+gw_start_otagw
 grep -q 'msg="key store master key created"' "$tmp/gw.log" || fail "master key creation not logged"
 [ "$(stat -c %a "$tmp/otagw.db.master.key")" = 600 ] || fail "master key file mode"
 grep -q 'transport key created' "$tmp/gw.log" && fail "the given transport key was replaced"
 
 cat > "$tmp/api.py" <<'PYEOF'
-import json, os, subprocess, sys, time, urllib.error, urllib.request
+import json, os, subprocess, sys, time
+from gwapi import make_call
 port, pop, otatool, tk, phase, out = sys.argv[1:7]
-base = f"http://127.0.0.1:{port}"
 token = open(os.path.join(os.path.dirname(tk), "token")).read().strip()
 answers = open(out, "a")
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)
-    req.add_header("Authorization", "Bearer " + token)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            st, raw = r.status, r.read()
-    except urllib.error.HTTPError as e:
-        st, raw = e.code, e.read()
-    answers.write(raw.decode() + "\n")
-    return st, json.loads(raw or b"{}")
+call = make_call(port, token, answers=answers)
 
 def expect(what, got, status, code=None):
     if got[0] != status or (code and got[1].get("error", {}).get("code") != code):
@@ -225,7 +154,7 @@ grep -q 'action=key.import_refused.*reason=clear-import-disabled' "$tmp/gw.log" 
 grep -q 'action=key.import_refused.*reason=bad-kcv' "$tmp/gw.log" || fail "bad kcv not audited"
 
 stop_gw
-start_gw
+gw_start_otagw
 python3 "$tmp/api.py" "$port" "$pop" "$bin/otatool" "$tmp/transport.key" after-restart \
   "$tmp/answers.txt" || fail "after restart"
 stop_gw

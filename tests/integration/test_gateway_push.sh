@@ -11,134 +11,46 @@
 # (HMAC-SHA256), retried after a 500 and acknowledged once. Loopback only;
 # bounded waits; every process stopped.
 set -euo pipefail
-bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-plat_pid=
-cleanup() {
-  [ -n "$plat_pid" ] && kill -TERM "$plat_pid" 2>/dev/null || true
-  for p in $gw_pid $sim_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in $gw_pid $sim_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+show_sim_err() {
   [ -f "$tmp/sim.err" ] && tail -n 10 "$tmp/sim.err" | sed 's/^/  sim: /'
-  exit 1
 }
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
-[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+gw_fail_hook=show_sim_err
+gw_need otagw otagw-sim otatool
 pop=$src/tests/sim/sample-population.jsonl
 
 # API tokens (issue #7), made in the auth file next to the engine database before either
 # process starts: an admin for the calls below, a client for the simulator's wallet.
-"$bin/otatool" token create --db "$tmp/otagw.db" --name push-admin --role admin \
-  --out "$tmp/admin.tok" > /dev/null || fail "otatool token create admin"
-"$bin/otatool" token create --db "$tmp/otagw.db" --name push-wallet --role client \
-  --out "$tmp/wallet.tok" > /dev/null || fail "otatool token create client"
+gw_make_token push-admin admin admin.tok
+gw_make_token push-wallet client wallet.tok
 
 # otagw's port must be known before the simulator starts (its wallet calls it).
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$pop" \
-  --wallet-url "http://127.0.0.1:$port" --wallet-token "@$tmp/wallet.tok" \
-  --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+port=$(gw_free_port)
+gw_start_ismg "$pop" --wallet-url "http://127.0.0.1:$port" --wallet-token "@$tmp/wallet.tok" \
+  --counts-file "$tmp/counts.json"
 
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:$port
-plain_http = yes
-log_level = debug
-callback_secret = 00112233445566778899aabbccddeeff
-log_file = $tmp/gw.log
-[engine]
-db = $tmp/otagw.db
-pull_timeout = 30s
-session_timeout = 30s
-[keys]
-# Test keys arrive in clear over loopback (the key store refuses that by default).
-clear_import = yes
-[wallet]
-scp02_level = 03
-wait_pull = yes
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $ismg
-rate = 0
-sp_id = 901234
-secret = otagw-test
-EOF
-"$bin/otagw" -c "$tmp/otagw.conf" > "$tmp/gw.out" 2> "$tmp/gw.err" &
-gw_pid=$!
-for _ in $(seq 100); do
-  grep -q "otagw listening" "$tmp/gw.out" 2>/dev/null && break
-  sleep 0.1
-done
-grep -q "otagw listening on http://127.0.0.1:$port" "$tmp/gw.out" || fail "otagw did not start"
+{
+  gw_conf_gateway "$port" debug "callback_secret = 00112233445566778899aabbccddeeff"
+  gw_conf_engine "pull_timeout = 30s" "session_timeout = 30s"
+  gw_conf_clear_import
+  gw_conf_section wallet "scp02_level = 03" "wait_pull = yes"
+  gw_conf_link_cmpp "$ismg" "rate = 0"
+} > "$tmp/otagw.conf"
+gw_launch_otagw
+gw_wait_listening "otagw did not start"
 
 # The business platform: records signed result callbacks (answers 500 once, then 200).
-cat > "$tmp/platform.py" <<'PYEOF'
-import http.server, json, sys
-state = {"n": 0}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        state["n"] += 1
-        with open(sys.argv[2], "a") as f:
-            f.write(json.dumps({"sig": self.headers.get("X-Otagw-Signature"),
-                                "delivery": self.headers.get("X-Otagw-Delivery"),
-                                "body": body.decode()}) + "\n")
-        self.send_response(500 if state["n"] == 1 else 200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(sys.argv[1], "w").write(str(s.server_address[1]))
-s.serve_forever()
-PYEOF
-python3 "$tmp/platform.py" "$tmp/platform.port" "$tmp/callbacks.jsonl" &
-plat_pid=$!
-wait_file "$tmp/platform.port" || fail "platform receiver did not start"
+gw_start_receiver "$tmp/platform.port" "$tmp/callbacks.jsonl"
 
 API_TOKEN=$(cat "$tmp/admin.tok") WALLET_TOKEN=$(cat "$tmp/wallet.tok") \
 python3 -W ignore - "$port" "$pop" "$(cat "$tmp/platform.port")" "$tmp/callbacks.jsonl" <<'PYEOF' || fail "push/pull checks"
-import json, os, sys, time, urllib.request, urllib.error
+import json, os, sys, time
+from gwapi import make_call
 port, pop, plat_port, cb_log = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-base = f"http://127.0.0.1:{port}"
 ses = [json.loads(l) for l in open(pop) if l.strip()]
-
-def call(method, path, body=None, token=os.environ["API_TOKEN"]):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+call = make_call(port, os.environ["API_TOKEN"])
 
 def kcv3des(key):
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -257,8 +169,7 @@ assert st == 404 and b["error"]["code"] == "unknown-serial", (st, b)
 PYEOF
 
 # The simulator's wallet counted the sessions; nothing went wrong on the cards.
-kill -TERM "$gw_pid"; wait "$gw_pid" || fail "otagw exit status"
-gw_pid=
+gw_stop_otagw
 kill -TERM "$sim_pid"
 for _ in $(seq 50); do kill -0 "$sim_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$sim_pid" 2>/dev/null || true

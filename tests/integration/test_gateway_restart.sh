@@ -19,102 +19,28 @@
 # token from `otatool token create` (every API call sends "Authorization:
 # Bearer ..."; OTAGW_TOKEN overrides), [keys] clear_import = yes.
 set -euo pipefail
-bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-rcv_pid=
-cleanup() {
-  for p in $gw_pid $sim_pid $rcv_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in $gw_pid $sim_pid $rcv_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
-  exit 1
-}
-
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
-[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+gw_need otagw otagw-sim otatool
 pop=$src/tests/sim/sample-population.jsonl
 secret=00112233445566778899aabbccddeeff
 
-# Wait (bounded, 10 s) until file $1 is non-empty.
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-
-"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$pop" \
-  --port-file "$tmp/sim.json" > "$tmp/sim.out" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start: $(cat "$tmp/sim.err")"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
+gw_start_ismg "$pop"
 
 # The business platform: logs every callback with the status it answered; the status comes
 # from the file "mode" (500 until the test writes 200).
 echo 500 > "$tmp/mode"
-cat > "$tmp/receiver.py" <<'PYEOF'
-import http.server, json, sys
-port_file, log, mode = sys.argv[1], sys.argv[2], sys.argv[3]
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        status = int(open(mode).read().strip() or "500")
-        with open(log, "a") as f:
-            f.write(json.dumps({"sig": self.headers.get("X-Otagw-Signature"),
-                                "delivery": self.headers.get("X-Otagw-Delivery"),
-                                "status": status, "body": body.decode()}) + "\n")
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-s = http.server.HTTPServer(("127.0.0.1", 0), H)
-open(port_file, "w").write(str(s.server_address[1]))
-s.serve_forever()
-PYEOF
-python3 "$tmp/receiver.py" "$tmp/rcv.port" "$tmp/callbacks.jsonl" "$tmp/mode" &
-rcv_pid=$!
-wait_file "$tmp/rcv.port" || fail "receiver did not start"
+gw_start_receiver "$tmp/rcv.port" "$tmp/callbacks.jsonl" "$tmp/mode"
 rcv_port=$(cat "$tmp/rcv.port")
 
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:0
-plain_http = yes
-log_level = debug
-log_file = $tmp/gw.log
-callback_secret = $secret
-[engine]
-db = $tmp/otagw.db
-backoff = 1s
-dlr_timeout = 60s
-[wallet]
-wait_pull = no
-[keys]
-# Test keys arrive in clear over loopback (the key store refuses that by default).
-clear_import = yes
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $ismg
-rate = 0
-sp_id = 901234
-secret = otagw-test
-EOF
+{
+  gw_conf_gateway 0 debug "callback_secret = $secret"
+  gw_conf_engine "backoff = 1s" "dlr_timeout = 60s"
+  gw_conf_section wallet "wait_pull = no"
+  gw_conf_clear_import
+  gw_conf_link_cmpp "$ismg" "rate = 0"
+} > "$tmp/otagw.conf"
 
 # An admin API token for the calls below (issue #7): made once in the auth file next to the
 # engine database, before the daemon starts; OTAGW_TOKEN overrides it.
@@ -125,40 +51,16 @@ mint_token() {
     cat "$tmp/token"
   fi
 }
-[ -x "$bin/otatool" ] || fail "no $bin/otatool"
-"$bin/otatool" token create --db "$tmp/otagw.db" --name restart-test --role admin \
-  --out "$tmp/token" > /dev/null || fail "otatool token create"
-
-start_gw() {
-  rm -f "$tmp/port"
-  "$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2>> "$tmp/gw.err" &
-  gw_pid=$!
-  wait_file "$tmp/port" || fail "otagw did not start"
-  port=$(cat "$tmp/port")
-}
+gw_make_token restart-test admin token
 
 cat > "$tmp/api.py" <<'PYEOF'
-import hashlib, hmac, json, os, sys, time, urllib.request, urllib.error
+import hashlib, hmac, json, os, sys, time
+from gwapi import make_call
 port, cmd, pop, rcv_port, cb_log, state = sys.argv[1:7]
-base = f"http://127.0.0.1:{port}"
 token = os.environ.get("API_TOKEN", "")
 secret = bytes.fromhex(os.environ["CB_SECRET"])
 ses = [json.loads(l) for l in open(pop) if l.strip()][:4]
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", "Bearer " + token)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-    except (urllib.error.URLError, ConnectionError):
-        return 0, {}
+call = make_call(port, token, down_ok=True)
 
 def wait_link():
     h = {}
@@ -287,17 +189,11 @@ api() {
     "$rcv_port" "$tmp/callbacks.jsonl" "$tmp/state.json"
 }
 
-start_gw
+gw_start_otagw
 api before || fail "before the kill"
-kill -KILL "$gw_pid"
-wait "$gw_pid" 2>/dev/null || true
-gw_pid=
+gw_kill9_otagw
 echo 200 > "$tmp/mode"
-start_gw
+gw_start_otagw
 api after || fail "after the restart"
-kill -TERM "$gw_pid"
-rc=0
-wait "$gw_pid" || rc=$?
-gw_pid=
-[ "$rc" -eq 0 ] || fail "otagw exit status $rc after SIGTERM"
+gw_stop_otagw
 echo "gateway restart: ok"

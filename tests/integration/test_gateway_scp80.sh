@@ -10,73 +10,23 @@
 # comes from gateway/api_tasks.c); without it they are reported as skipped.
 # Loopback only; every wait is bounded; every process is stopped on exit.
 set -euo pipefail
-bin=$1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=
-gw_pid=
-cleanup() {
-  for p in $gw_pid $sim_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-  done
-  for p in $gw_pid $sim_pid; do
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-  done
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && grep -v level=debug "$tmp/gw.log" | tail -n 30 | sed 's/^/  otagw: /'
-  exit 1
-}
-
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
-[ -x "$bin/otagw-sim" ] || fail "no $bin/otagw-sim"
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+gw_need otagw otagw-sim otatool
 pop=$src/tests/sim/sample-population.jsonl
 
-# Wait (bounded, 10 s) until file $1 is non-empty.
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
+gw_start_ismg "$pop" --counts-file "$tmp/counts.json"
 
-"$bin/otagw-sim" --ismg 127.0.0.1:0 --secret otagw-test --sp-id 901234 --population "$pop" \
-  --port-file "$tmp/sim.json" --counts-file "$tmp/counts.json" 2> "$tmp/sim.err" &
-sim_pid=$!
-wait_file "$tmp/sim.json" || fail "simulator did not start: $(cat "$tmp/sim.err")"
-ismg=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ismg"])' "$tmp/sim.json")
-
-cat > "$tmp/otagw.conf" <<EOF
-[gateway]
-listen = 127.0.0.1:0
-plain_http = yes
-log_level = debug
-log_file = $tmp/gw.log
-[engine]
-db = $tmp/otagw.db
-backoff = 1s
-por_timeout = 30s
-dlr_timeout = 60s
-[keys]
-# Test keys arrive in clear over loopback (the key store refuses that by default).
-clear_import = yes
-[wallet]
-# The simulator records push SMS but plays no wallet yet: push is done on its DLR.
-wait_pull = no
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $ismg
-rate = 0
-sp_id = 901234
-secret = otagw-test
-EOF
+{
+  gw_conf_gateway 0 debug
+  gw_conf_engine "backoff = 1s" "por_timeout = 30s" "dlr_timeout = 60s"
+  gw_conf_clear_import
+  gw_conf_section wallet \
+    "# The simulator records push SMS but plays no wallet yet: push is done on its DLR." \
+    "wait_pull = no"
+  gw_conf_link_cmpp "$ismg" "rate = 0"
+} > "$tmp/otagw.conf"
 "$bin/otagw" -c "$tmp/otagw.conf" --check-config > "$tmp/dump.conf" || fail "--check-config"
 grep -q "port = $ismg" "$tmp/dump.conf" || fail "--check-config does not show the link port"
 printf '[gateway]\nlisten = 127.0.0.1:0\nbogus = 1\n' > "$tmp/bad.conf"
@@ -86,51 +36,19 @@ rc=0
 grep -q "bad.conf:3: " "$tmp/bad.err" || fail "bad config message: $(cat "$tmp/bad.err")"
 
 start_gw() {
-  rm -f "$tmp/port"
-  "$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2>> "$tmp/gw.err" &
-  gw_pid=$!
-  wait_file "$tmp/port" || fail "otagw did not start"
-  port=$(cat "$tmp/port")
-  for _ in $(seq 50); do
-    grep -q "otagw listening on http://127.0.0.1:$port" "$tmp/gw.out" && break
-    sleep 0.1
-  done
-  grep -q "otagw listening on http://127.0.0.1:$port" "$tmp/gw.out" || fail "no listening line"
-}
-
-# Stop otagw with SIGTERM; it must exit 0 within 10 s.
-stop_gw() {
-  kill -TERM "$gw_pid"
-  for _ in $(seq 100); do
-    kill -0 "$gw_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -0 "$gw_pid" 2>/dev/null && fail "otagw still running 10 s after SIGTERM"
-  rc=0
-  wait "$gw_pid" || rc=$?
-  gw_pid=
-  [ "$rc" -eq 0 ] || fail "otagw exited with status $rc after SIGTERM"
+  gw_start_otagw
+  gw_wait_listening "no listening line"
 }
 
 cat > "$tmp/api.py" <<'PYEOF'
-import json, os, sys, time, urllib.request, urllib.error, warnings
+import json, os, sys, time, warnings
 warnings.simplefilter("ignore")
 
-port, cmd, pop = sys.argv[1], sys.argv[2], sys.argv[3]
-base = f"http://127.0.0.1:{port}"
-ses = [json.loads(l) for l in open(pop) if l.strip()]
+from gwapi import make_call
 
-def call(method, path, body=None, raw=None):
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    req.add_header("Authorization", "Bearer " + os.environ["API_TOKEN"])
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
+port, cmd, pop = sys.argv[1], sys.argv[2], sys.argv[3]
+ses = [json.loads(l) for l in open(pop) if l.strip()]
+call = make_call(port, os.environ["API_TOKEN"])
 
 def expect(what, got, status, code=None):
     st, body = got
@@ -304,23 +222,21 @@ elif cmd == "stored":
 PYEOF
 
 # An admin API token (issue #7), made in the auth file next to the engine database.
-"$bin/otatool" token create --db "$tmp/otagw.db" --name scp80-admin --role admin \
-  --out "$tmp/admin.tok" > /dev/null || fail "otatool token create"
-export API_TOKEN=$(cat "$tmp/admin.tok")
+gw_make_token scp80-admin admin admin.tok
+API_TOKEN=$(cat "$tmp/admin.tok")
+export API_TOKEN
 start_gw
 python3 "$tmp/api.py" "$port" setup "$pop" || fail "setup"
 python3 "$tmp/api.py" "$port" bad "$pop" || fail "bad input"
 python3 "$tmp/api.py" "$port" tasks "$pop" || fail "tasks"
-stop_gw
+gw_stop_otagw  # SIGTERM: exit 0 within 10 s
 echo "SIGTERM: exit 0 ok"
 
 start_gw
 python3 "$tmp/api.py" "$port" stored "$pop" || fail "stored after restart"
 id=$(python3 "$tmp/api.py" "$port" submit1 "$pop") || fail "submit before kill -9"
 if [ "$id" != skip ]; then
-  kill -KILL "$gw_pid"
-  wait "$gw_pid" 2>/dev/null || true
-  gw_pid=
+  gw_kill9_otagw
   start_gw
   python3 "$tmp/api.py" "$port" wait "$pop" "$id" || fail "task after kill -9 restart"
 else
@@ -329,11 +245,11 @@ fi
 # SIGHUP reopens the log file (rotation): lines go to a new file at the same path.
 mv "$tmp/gw.log" "$tmp/gw.log.1"
 kill -HUP "$gw_pid"
-wait_file "$tmp/gw.log" || fail "no new log file after SIGHUP"
+gw_wait_file "$tmp/gw.log" || fail "no new log file after SIGHUP"
 for _ in $(seq 50); do grep -q 'msg="log reopened"' "$tmp/gw.log" && break; sleep 0.1; done
 grep -q 'msg="log reopened"' "$tmp/gw.log" || fail "log not reopened"
 python3 "$tmp/api.py" "$port" stored "$pop" > /dev/null || fail "API after SIGHUP"
-stop_gw
+gw_stop_otagw
 grep -Eq '^ts=[0-9-]+T[0-9:.]+Z level=(info|notice) msg="' "$tmp/gw.log.1" ||
   fail "no structured log lines"
 grep -q 'msg="otagw stopped"' "$tmp/gw.log" || fail "stop not logged to the reopened file"
@@ -342,9 +258,7 @@ key=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline()
 ! grep -qi "$key" "$tmp"/gw.log* "$tmp/gw.err" || fail "a key appears in the log"
 
 # The cards never saw a bad checksum or a reused counter, and every command ran.
-rm -f "$tmp/counts.json"
-kill -USR1 "$sim_pid"
-wait_file "$tmp/counts.json" || fail "no simulator counts"
+gw_sim_counts
 python3 - "$tmp/counts.json" <<'PYEOF' || fail "simulator counts"
 import json, sys
 c = json.load(open(sys.argv[1]))["cards"]

@@ -11,77 +11,33 @@
 # with self_signed = no (exit 1, name the files). Loopback only; bounded
 # waits; every process stopped.
 set -euo pipefail
-bin=$1
-tmp=$(mktemp -d)
-gw_pid=
-cleanup() {
-  if [ -n "$gw_pid" ]; then
-    kill -TERM "$gw_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$gw_pid" 2>/dev/null || true
-  fi
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$tmp/gw.err" ] && tail -n 10 "$tmp/gw.err" | sed 's/^/  otagw stderr: /'
-  [ -f "$tmp/gw.log" ] && tail -n 20 "$tmp/gw.log" | sed 's/^/  otagw: /'
-  exit 1
-}
-wait_file() {
-  for _ in $(seq 100); do
-    [ -s "$1" ] && return 0
-    sleep 0.1
-  done
-  return 1
-}
-[ -x "$bin/otagw" ] || fail "no $bin/otagw"
+# shellcheck source=lib_gateway.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib_gateway.sh"
+gw_init "$1"
+gw_need otagw
 command -v openssl >/dev/null || fail "no openssl CLI"
 
 # Nothing listens on the link's port: the link retries, the API still answers.
-dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+dead=$(gw_free_port)
 conf() { # $1 = extra [gateway] lines, $2 = [tls] lines
-  cat <<EOF
-[gateway]
-listen = 127.0.0.1:0
-log_file = $tmp/gw.log
-$1
-[tls]
-$2
-[engine]
-db = $tmp/otagw.db
-[link sim]
-kind = cmpp
-host = 127.0.0.1
-port = $dead
-sp_id = 901234
-secret = otagw-test
-EOF
-}
-start() {
-  rm -f "$tmp/port"
-  "$bin/otagw" -c "$tmp/otagw.conf" --port-file "$tmp/port" > "$tmp/gw.out" 2> "$tmp/gw.err" &
-  gw_pid=$!
-  wait_file "$tmp/port" || fail "otagw did not start"
-  port=$(cat "$tmp/port")
+  gw_conf_section gateway "listen = 127.0.0.1:0" "log_file = $tmp/gw.log" "$1"
+  gw_conf_section tls "$2"
+  gw_conf_engine
+  gw_conf_link_cmpp "$dead"
 }
 stop() {
-  kill -TERM "$gw_pid"
-  local rc=0
-  wait "$gw_pid" || rc=$?
-  gw_pid=
-  [ "$rc" -eq 0 ] || fail "otagw exited with $rc"
-  grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error' "$tmp/gw.err" && fail "sanitizer report"
-  return 0
+  gw_stop_otagw
+  if grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error' "$tmp/gw.err"; then
+    fail "sanitizer report"
+  fi
 }
 
 cert=$tmp/otagw-cert.pem
 key=$tmp/otagw-key.pem
 conf "" "cert = $cert
 key = $key" > "$tmp/otagw.conf"
-start
-[ -f "$cert" ] && [ -f "$key" ] || fail "no self-signed pair generated"
+gw_start_otagw
+{ [ -f "$cert" ] && [ -f "$key" ]; } || fail "no self-signed pair generated"
 [ "$(stat -c %a "$key")" = 600 ] || fail "key mode $(stat -c %a "$key"), want 600"
 grep -q "otagw listening on https://127.0.0.1:$port" "$tmp/gw.out" || fail "no https listening line"
 fp=$(openssl x509 -in "$cert" -noout -fingerprint -sha256 | sed 's/.*=//')
@@ -141,7 +97,7 @@ stop
 
 # Restart: the same pair is reused (a key others may read is warned about).
 chmod 0644 "$key"
-start
+gw_start_otagw
 grep -q "msg=\"tls certificate loaded\".*sha256=$fp" "$tmp/gw.log" || fail "pair not reused"
 grep -q "msg=\"tls key readable by other users\" key=$key mode=644" "$tmp/gw.log" ||
   fail "no warning about the key's mode"
