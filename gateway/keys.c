@@ -1060,7 +1060,7 @@ static int store_scp80(struct gw_keys *k, const char *seid, const struct gw_keys
 int gw_keys_put_scp80(struct gw_keys *k, const char *seid, const struct gw_keys_scp80 *in,
                       const uint8_t *kcv, struct ota_err *err)
 {
-    enum ota_cipher c_c, c_i;
+    enum ota_cipher c_c = OTA_CIPHER_NONE, c_i = OTA_CIPHER_NONE;
     if (!k) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: NULL");
     }
@@ -1192,7 +1192,7 @@ int gw_keys_import_scp80(struct gw_keys *k, const char *seid, const struct gw_ke
                          const struct gw_keys_wrapped *kic, const struct gw_keys_wrapped *kid,
                          struct ota_err *err)
 {
-    enum ota_cipher c_c, c_i;
+    enum ota_cipher c_c = OTA_CIPHER_NONE, c_i = OTA_CIPHER_NONE;
     if (!k || !kic || !kid) {
         return ota_fail(err, -EINVAL, OTA_ERR_ARG, "key store: NULL");
     }
