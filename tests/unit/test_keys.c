@@ -39,6 +39,7 @@
 #include "gateway/p11.h"
 #include "gateway/platform.h"
 #include "tests/support/ts_http.h"
+#include "tests/support/ts_keys_fx.h"
 #include "tests/support/ts_p11.h"
 #include "tests/support/tsupport.h"
 
@@ -52,56 +53,14 @@ static const char *const K_ENC2 = "11223344556677881122334455667788";
 static const char *const K_MAC2 = "2233445566778899AABBCCDDEEFF0011";
 static const char *const K_DEK2 = "0F0E0D0C0B0A09080706050403020100";
 
-struct fx {
-    char dir[64];
-    char db[128], master[128], transport[128];
-    struct gw_keys *k;
-    struct ota_crypto *cx;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/test_keys.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/k.db", f->dir);
-    snprintf(f->master, sizeof(f->master), "%s/master.key", f->dir);
-    snprintf(f->transport, sizeof(f->transport), "%s/transport.key", f->dir);
-    struct ota_err err;
-    assert_int_equal(ota_crypto_new(&f->cx, &err), 0);
-    *state = f;
-    return 0;
+    return ts_keys_fx_setup(state, "/tmp/test_keys.XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    gw_keys_close(f->k);
-    ota_crypto_free(f->cx);
-    /* the SoftHSM2 token directory nests: ts_rmdir_tree takes one level only */
-    int rc = ts_p11_token_rm(f->dir);
-    free(f);
-    assert_int_equal(rc, 0);
-    return 0;
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
-static int open_local(struct fx *f, bool with_transport, unsigned *made, struct ota_err *err)
-{
-    struct gw_keys_conf c = {.backend = GW_KEYS_LOCAL,
-                             .db_path = f->db,
-                             .master_key_file = f->master,
-                             .transport_key_file = with_transport ? f->transport : NULL};
-    return gw_keys_open_conf(&c, &f->k, made, err);
+    return ts_keys_fx_teardown(state);
 }
 
 static void sd_set(struct gw_keys_sd *s, uint8_t kvn, const char *enc, const char *mac,
@@ -193,10 +152,10 @@ static int sql(const char *db, const char *q)
 
 static void test_master_created_0600(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     unsigned made = 0;
-    assert_int_equal(open_local(f, true, &made, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, true, &made, &err), 0);
     assert_true(made & GW_KEYS_CREATED_MASTER);
     assert_true(made & GW_KEYS_CREATED_TRANSPORT);
     struct stat sb;
@@ -214,27 +173,27 @@ static void test_master_created_0600(void **state)
     gw_keys_close(f->k);
     f->k = NULL;
     made = 0xff;
-    assert_int_equal(open_local(f, true, &made, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, true, &made, &err), 0);
     assert_int_equal(made & (GW_KEYS_CREATED_MASTER | GW_KEYS_CREATED_TRANSPORT), 0);
 }
 
 static void test_master_mode_0644_refused(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    write_file(f->master, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
-               0644);
-    assert_int_equal(open_local(f, false, NULL, &err), -EACCES);
+    ts_write_file(f->master, "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+                  0644);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), -EACCES);
     assert_non_null(strstr(err.msg, "0644"));
     assert_non_null(strstr(err.msg, "master_key_file"));
     assert_null(f->k);
     /* the same file at 0600 is accepted; 0640 again refused */
     assert_int_equal(chmod(f->master, 0600), 0);
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     gw_keys_close(f->k);
     f->k = NULL;
     assert_int_equal(chmod(f->master, 0640), 0);
-    assert_int_equal(open_local(f, false, NULL, &err), -EACCES);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), -EACCES);
     /* a symbolic link to a good file is refused too */
     assert_int_equal(chmod(f->master, 0600), 0);
     char link[160];
@@ -246,14 +205,14 @@ static void test_master_mode_0644_refused(void **state)
 
 static void test_key_file_content(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     /* 16 octets of hex: a fine transport key, not a master key (AES-256 needs 32) */
-    write_file(f->master, "00112233445566778899aabbccddeeff", 0600);
-    assert_int_equal(open_local(f, false, NULL, &err), -EINVAL);
+    ts_write_file(f->master, "00112233445566778899aabbccddeeff", 0600);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), -EINVAL);
     assert_non_null(strstr(err.msg, "32"));
-    write_file(f->master, "not a key", 0600);
-    assert_int_equal(open_local(f, false, NULL, &err), -EINVAL);
+    ts_write_file(f->master, "not a key", 0600);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), -EINVAL);
     /* a missing file is not created when the caller does not ask */
     uint8_t key[32];
     char path[160];
@@ -266,9 +225,9 @@ static void test_key_file_content(void **state)
 
 static void test_gcm_roundtrip_reopen(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd sd;
     sd_set(&sd, 1, K_ENC, K_MAC, K_DEK);
     assert_int_equal(gw_keys_put_sd(f->k, "SE1", &sd, &err), 0);
@@ -290,7 +249,7 @@ static void test_gcm_roundtrip_reopen(void **state)
     assert_null(memmem(buf, n, k_enc, 16));
     assert_null(memmem(buf, n, s.kic_key.bytes, 16));
 
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd out;
     assert_int_equal(gw_keys_get_sd(f->k, "SE1", sd.aid, sd.aid_len, 0, &out, &err), 0);
     assert_int_equal(out.kvn, 1);
@@ -319,9 +278,9 @@ static void test_gcm_roundtrip_reopen(void **state)
 
 static void test_tampered_and_moved_refused(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd sd;
     sd_set(&sd, 1, K_ENC, K_MAC, K_DEK);
     assert_int_equal(gw_keys_put_sd(f->k, "SE1", &sd, &err), 0);
@@ -347,7 +306,7 @@ static void test_tampered_and_moved_refused(void **state)
     /* the SCP80 row's parameters changed (SPI): the AAD binds them too */
     assert_int_equal(sql(f->db, "UPDATE ks_scp80 SET spi = x'1621'"), SQLITE_OK);
 
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd out;
     memset(&out, 0, sizeof(out));
     assert_int_equal(gw_keys_get_sd(f->k, "SE1", sd.aid, sd.aid_len, 1, &out, &err), -EBADMSG);
@@ -365,18 +324,18 @@ static void test_tampered_and_moved_refused(void **state)
 
 static void test_wrong_master_refused(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd sd;
     sd_set(&sd, 1, K_ENC, K_MAC, K_DEK);
     assert_int_equal(gw_keys_put_sd(f->k, "SE1", &sd, &err), 0);
     gw_keys_sd_wipe(&sd);
     gw_keys_close(f->k);
     f->k = NULL;
-    write_file(f->master, "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
-               0600);
-    assert_int_equal(open_local(f, false, NULL, &err), -EACCES);
+    ts_write_file(f->master, "ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+                  0600);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), -EACCES);
     assert_non_null(strstr(err.msg, "master key"));
     assert_null(f->k);
     /* and a pkcs11 open of a local store is refused before any token is touched */
@@ -388,9 +347,9 @@ static void test_wrong_master_refused(void **state)
 
 static void test_versions_side_by_side(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd v1, v2, out;
     sd_set(&v1, 1, K_ENC, K_MAC, K_DEK);
     sd_set(&v2, 2, K_ENC2, K_MAC2, K_DEK2);
@@ -461,7 +420,7 @@ static void test_versions_side_by_side(void **state)
 
 static void test_invalid_sets_refused(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     assert_int_equal(gw_keys_open(f->db, false, &f->k, &err), 0);
     struct gw_keys_scp80 s;
@@ -495,9 +454,9 @@ static void test_invalid_sets_refused(void **state)
 
 static void test_key_update_material_and_move(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd v1, v2;
     sd_set(&v1, 1, K_ENC, K_MAC, K_DEK);
     sd_set(&v2, 2, K_ENC2, K_MAC2, K_DEK2);
@@ -599,9 +558,9 @@ static void test_key_update_material_and_move(void **state)
  */
 static void test_key_update_script(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd v1, v2;
     sd_set(&v1, 1, K_ENC, K_MAC, K_DEK);
     sd_set(&v2, 2, K_ENC2, K_MAC2, K_DEK2);
@@ -680,11 +639,11 @@ static void test_conf_keys(void **state)
 
 static void test_wrapped_import_3des_transport(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     static const char *const tk_hex = "0123456789ABCDEFFEDCBA9876543210";
-    write_file(f->transport, tk_hex, 0600);
-    assert_int_equal(open_local(f, true, NULL, &err), 0);
+    ts_write_file(f->transport, tk_hex, 0600);
+    assert_int_equal(ts_keys_open_local(f, true, NULL, &err), 0);
     struct ota_key tk;
     ts_mkkey(&tk, OTA_CIPHER_3DES2, tk_hex);
     struct gw_keys_sd v;
@@ -759,10 +718,10 @@ static void test_wrapped_import_3des_transport(void **state)
 
 static void test_wrapped_import_aes_transport(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     /* no transport key configured: refused */
-    assert_int_equal(open_local(f, false, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), 0);
     struct gw_keys_sd v;
     sd_set(&v, 1, K_ENC, K_MAC, K_DEK);
     struct gw_keys_wrapped w[3];
@@ -773,8 +732,8 @@ static void test_wrapped_import_aes_transport(void **state)
 
     static const char *const tk_hex =
         "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
-    write_file(f->transport, tk_hex, 0600);
-    assert_int_equal(open_local(f, true, NULL, &err), 0);
+    ts_write_file(f->transport, tk_hex, 0600);
+    assert_int_equal(ts_keys_open_local(f, true, NULL, &err), 0);
     uint8_t tkb[32];
     ts_hex(tk_hex, tkb, 32);
     struct ota_key tk;
@@ -848,7 +807,7 @@ static void fb_noop(void *arg)
     (void)arg;
 }
 
-static void api_up(struct fx *f, struct api *a, bool clear_import)
+static void api_up(struct ts_keys_fx *f, struct api *a, bool clear_import)
 {
     memset(a, 0, sizeof(*a));
     a->loop = ev_loop_new(EVFLAG_AUTO);
@@ -874,7 +833,7 @@ static void api_up(struct fx *f, struct api *a, bool clear_import)
     eng_set_bearer(a->g.eng, &ops);
     assert_int_equal(eng_se_register(a->g.eng, "SE1", "8613800000001", "b1", &err), 0);
     assert_int_equal(eng_flush(a->g.eng, &err), 0);
-    assert_int_equal(open_local(f, true, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, true, NULL, &err), 0);
     a->g.keys = f->k;
     struct http_conf hc = {.bind_addr = "127.0.0.1", .port = 0, .idle_timeout_s = 5};
     assert_int_equal(http_server_new(a->loop, &hc, &a->g.http, &err), 0);
@@ -934,9 +893,9 @@ static void assert_absent(const char *text, const char *hex)
 
 static void test_api_import_and_no_leak(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     static const char *const tk_hex = "0123456789ABCDEFFEDCBA9876543210";
-    write_file(f->transport, tk_hex, 0600);
+    ts_write_file(f->transport, tk_hex, 0600);
     struct api a;
     api_up(f, &a, false);
     struct ota_key tk, enc, mac, dek;
@@ -1114,7 +1073,7 @@ static int64_t audit_rows(const char *path, const char *action)
  */
 static void test_api_import_audit_first(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct api a;
     struct ota_err err;
     api_up(f, &a, true);
@@ -1219,7 +1178,7 @@ static void scrub_probe(struct http_req *req, void *arg)
 /* Clear key hex does not outlive the answer in the body or in jansson's strings. */
 static void test_api_scrub(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct api a;
     struct ota_err err;
     struct scrub_seen seen = {0};
@@ -1240,7 +1199,7 @@ static void test_api_scrub(void **state)
 /* ---- pkcs11 ------------------------------------------------------------------------- */
 
 /* The token "t" (PIN 1234) in the fixture's directory; false when SoftHSM2 is missing. */
-static bool p11_token(struct fx *f, char pinfile[160])
+static bool p11_token(struct ts_keys_fx *f, char pinfile[160])
 {
     int rc = ts_p11_token("t", "1234", f->dir, sizeof(f->dir));
     if (rc == 0) {
@@ -1248,13 +1207,13 @@ static bool p11_token(struct fx *f, char pinfile[160])
     }
     assert_int_equal(rc, 1);
     snprintf(pinfile, 160, "%s/pin", f->dir);
-    write_file(pinfile, "1234\n", 0600);
+    ts_write_file(pinfile, "1234\n", 0600);
     return true;
 }
 
 static void test_pkcs11_backend(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     char pinfile[160];
     if (!p11_token(f, pinfile)) {
         TS_P11_SKIP(); /* fails instead under OTAGW_REQUIRE_P11=1 */
@@ -1406,7 +1365,7 @@ static void test_pkcs11_backend(void **state)
     assert_null(memmem(buf, n, v.enc.bytes, 16));
     assert_null(memmem(buf, n, s.kic_key.bytes, 16));
     /* a local open of a pkcs11 store is refused */
-    assert_int_equal(open_local(f, false, NULL, &err), -EINVAL);
+    assert_int_equal(ts_keys_open_local(f, false, NULL, &err), -EINVAL);
     gw_keys_scp80_wipe(&s);
     gw_keys_sd_wipe(&v);
     gw_keys_sd_wipe(&v3);

@@ -40,6 +40,7 @@
 #include "gateway/platform.h"
 #include "tests/sim/gpmodel.h"
 #include "tests/support/ts_http.h"
+#include "tests/support/ts_keys_fx.h"
 #include "tests/support/ts_p11.h"
 #include "tests/support/tsupport.h"
 
@@ -59,57 +60,20 @@ static const char *const KEK_AES256 =
 static const char *const CLEAR32 =
     "241234FFFFFFFFFFC0FFEE00112233445566778899AABBCCDDEEFF0011223344";
 
-struct fx {
-    char dir[64];
-    char db[128], master[128], transport[128];
-    struct gw_keys *k;
-    struct ota_crypto *cx;
-};
-
 static int setup(void **state)
 {
-    struct fx *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    strcpy(f->dir, "/tmp/test_perso.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->db, sizeof(f->db), "%s/k.db", f->dir);
-    snprintf(f->master, sizeof(f->master), "%s/master.key", f->dir);
-    snprintf(f->transport, sizeof(f->transport), "%s/transport.key", f->dir);
-    struct ota_err err;
-    assert_int_equal(ota_crypto_new(&f->cx, &err), 0);
-    *state = f;
-    return 0;
+    return ts_keys_fx_setup(state, "/tmp/test_perso.XXXXXX");
 }
 
 static int teardown(void **state)
 {
-    struct fx *f = *state;
-    gw_keys_close(f->k);
-    ota_crypto_free(f->cx);
-    /* the SoftHSM2 token directory nests: ts_rmdir_tree takes one level only */
-    int rc = ts_p11_token_rm(f->dir);
-    free(f);
-    assert_int_equal(rc, 0);
-    return 0;
+    return ts_keys_fx_teardown(state);
 }
 
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *fp = fopen(path, "w");
-    assert_non_null(fp);
-    fputs(text, fp);
-    fclose(fp);
-    assert_int_equal(chmod(path, mode), 0);
-}
-
-static void open_local(struct fx *f)
+static void open_local(struct ts_keys_fx *f)
 {
     struct ota_err err;
-    struct gw_keys_conf c = {.backend = GW_KEYS_LOCAL,
-                             .db_path = f->db,
-                             .master_key_file = f->master,
-                             .transport_key_file = f->transport};
-    assert_int_equal(gw_keys_open_conf(&c, &f->k, NULL, &err), 0);
+    assert_int_equal(ts_keys_open_local(f, true, NULL, &err), 0);
 }
 
 static int sql(const char *db, const char *q)
@@ -176,7 +140,7 @@ static void expected(const EVP_CIPHER *ci, const char *kek_hex, const uint8_t *i
     ref_ecb(EVP_des_ede_ecb(), K_DEK, true, clear, len, out);
 }
 
-static void put_kek(struct fx *f, const char *name, const char *owner, uint8_t kvn,
+static void put_kek(struct ts_keys_fx *f, const char *name, const char *owner, uint8_t kvn,
                     enum ota_cipher c, const char *hex)
 {
     struct ota_err err;
@@ -190,7 +154,7 @@ static void put_kek(struct fx *f, const char *name, const char *owner, uint8_t k
     ota_key_wipe(&in.key);
 }
 
-static void put_isd(struct fx *f, const char *seid)
+static void put_isd(struct ts_keys_fx *f, const char *seid)
 {
     struct ota_err err;
     struct gw_keys_sd s;
@@ -208,7 +172,7 @@ static void put_isd(struct fx *f, const char *seid)
 
 static void test_translate_matches_openssl(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     open_local(f);
     put_kek(f, "plat-a", "plat-a", 1, OTA_CIPHER_3DES3, KEK_3DES);
@@ -250,7 +214,7 @@ static void test_translate_matches_openssl(void **state)
 
 static void test_translate_refusals(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     open_local(f);
     put_kek(f, "plat-a", "plat-a", 1, OTA_CIPHER_AES, KEK_AES);
@@ -307,10 +271,10 @@ static void test_translate_refusals(void **state)
 
 static void test_wrapped_import(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     static const char *const tk_hex = "0123456789ABCDEFFEDCBA9876543210";
-    write_file(f->transport, tk_hex, 0600);
+    ts_write_file(f->transport, tk_hex, 0600);
     open_local(f);
     struct ota_key tk, kek;
     ts_mkkey(&tk, OTA_CIPHER_3DES2, tk_hex);
@@ -361,7 +325,7 @@ static const struct plat_apdu *nth(const struct plat_script *s, size_t i)
 
 static void test_build_store_data(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     open_local(f);
     put_isd(f, "SE1");
@@ -564,7 +528,7 @@ static void fb_noop(void *arg)
     (void)arg;
 }
 
-static void api_up(struct fx *f, struct api *a)
+static void api_up(struct ts_keys_fx *f, struct api *a)
 {
     struct ota_err err;
     memset(a, 0, sizeof(*a));
@@ -657,10 +621,10 @@ static void assert_absent(const char *text, const char *hex)
 
 static void test_api_kek_import(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct ota_err err;
     static const char *const tk_hex = "00112233445566778899AABBCCDDEEFF";
-    write_file(f->transport, tk_hex, 0600);
+    ts_write_file(f->transport, tk_hex, 0600);
     struct api a;
     api_up(f, &a);
     struct ota_key tk, kek, dek;
@@ -775,7 +739,7 @@ static void test_api_kek_import(void **state)
 /* ---- pkcs11 ------------------------------------------------------------------------------ */
 
 /* The token "t" (PIN 1234) in the fixture's directory; false when SoftHSM2 is missing. */
-static bool p11_token(struct fx *f, char pinfile[160])
+static bool p11_token(struct ts_keys_fx *f, char pinfile[160])
 {
     int rc = ts_p11_token("t", "1234", f->dir, sizeof(f->dir));
     if (rc == 0) {
@@ -783,7 +747,7 @@ static bool p11_token(struct fx *f, char pinfile[160])
     }
     assert_int_equal(rc, 1);
     snprintf(pinfile, 160, "%s/pin", f->dir);
-    write_file(pinfile, "1234\n", 0600);
+    ts_write_file(pinfile, "1234\n", 0600);
     return true;
 }
 
@@ -809,7 +773,7 @@ static void wrap_kw(struct ota_crypto *cx, const uint8_t kek[32], const struct o
 
 static void test_pkcs11_translate(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     char pinfile[160];
     if (!p11_token(f, pinfile)) {
         TS_P11_SKIP(); /* fails instead under OTAGW_REQUIRE_P11=1 */
@@ -950,7 +914,7 @@ static int wb_submit(void *arg, const struct bearer_msg *m, struct ota_err *err)
     return 0;
 }
 
-static void wal_up(struct fx *f, struct wfx *w)
+static void wal_up(struct ts_keys_fx *f, struct wfx *w)
 {
     struct ota_err err;
     memset(w, 0, sizeof(*w));
@@ -1086,7 +1050,7 @@ static size_t card_answer(struct card *c, struct ota_crypto *cx, const uint8_t *
 }
 
 /* Pull, then relay every C-APDU to the card until the session ends. */
-static void wal_session(struct fx *f, struct wfx *w, const char *serial)
+static void wal_session(struct ts_keys_fx *f, struct wfx *w, const char *serial)
 {
     char body[800], path[96];
     snprintf(body, sizeof(body), "{\"seid\":\"%s\",\"serial\":\"%s\"}", WSEID, serial);
@@ -1130,7 +1094,7 @@ static void wal_final(struct wfx *w, int64_t id, enum task_state st, enum task_r
  */
 static void test_wallet_session_dek(void **state)
 {
-    struct fx *f = *state;
+    struct ts_keys_fx *f = *state;
     struct wfx w;
     wal_up(f, &w);
     put_kek(f, "plat-a", "plat-a", 1, OTA_CIPHER_AES, KEK_AES256);
